@@ -1,0 +1,210 @@
+"""Lowest eigenpairs of a sparse Hermitian operator: one function, backends behind it.
+
+Implementation notes
+--------------------
+``solve(H, k, backend=...)`` is the only public entry point. Backends:
+
+* ``"scipy"``  - ARPACK ``eigsh(which="SA")`` with a seeded start vector (ecosystem.md 1.1);
+* ``"dense"``  - LAPACK ``eigh`` on the densified matrix (small bases, reference);
+* ``"primme"`` - ``primme.eigsh`` with a Jacobi preconditioner (optional extra ``eig``);
+* ``"cupy"``   - ``cupyx.scipy.sparse.linalg.eigsh`` on the GPU (optional extra ``gpu-*``);
+* ``"auto"``   - dense below ``dense_max`` states, else cupy when a GPU is usable and the
+  matrix has >= 1e6 nonzeros (where the GPU wins, ecosystem.md 1.3), else scipy.
+
+Every backend returns eigenvalues in ascending order, eigenvectors as columns on the host, and
+residual norms ``||H v - lambda v||`` computed here on the host with the same code, so the
+convergence criterion is backend independent. A solve whose residuals exceed ``residual_tol``
+raises :class:`~lfqcd.errors.EigNoConvergenceError` carrying the partial result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from lfqcd.backend import gpu_available, to_numpy
+from lfqcd.errors import BackendUnavailableError, EigNoConvergenceError, InvalidParameterError
+
+BACKENDS = ("auto", "scipy", "dense", "primme", "cupy")
+
+
+@dataclasses.dataclass
+class EigResult:
+    """Lowest eigenpairs: ``eigenvalues[i]`` belongs to column ``eigenvectors[:, i]``."""
+
+    eigenvalues: np.ndarray
+    eigenvectors: np.ndarray
+    residuals: np.ndarray
+    backend: str
+    wall_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "eigenvalues": self.eigenvalues.tolist(),
+            "residuals": self.residuals.tolist(),
+            "backend": self.backend,
+            "wall_s": self.wall_s,
+        }
+
+
+def available_backends() -> dict[str, bool]:
+    """Which backends can run here (``auto`` always can)."""
+    try:
+        import primme  # noqa: F401
+
+        has_primme = True
+    except ImportError:
+        has_primme = False
+    return {
+        "auto": True,
+        "scipy": True,
+        "dense": True,
+        "primme": has_primme,
+        "cupy": gpu_available(),
+    }
+
+
+def residual_norms(H: Any, values: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """``||H v_i - lambda_i v_i||_2`` for each column (host arrays)."""
+    R = H @ vectors - vectors * values[None, :]
+    return np.linalg.norm(R, axis=0)
+
+
+def _start_vector(n: int, seed: int, dtype: np.dtype) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    v = rng.standard_normal(n)
+    if np.issubdtype(dtype, np.complexfloating):
+        v = v + 1j * rng.standard_normal(n)
+    return v.astype(dtype)
+
+
+def _solve_dense(H: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
+    A = H.toarray() if sp.issparse(H) else np.asarray(H)
+    w, v = scipy.linalg.eigh(A, subset_by_index=[0, k - 1])
+    return w, v
+
+
+def _solve_scipy(H: Any, k: int, tol: float, v0: np.ndarray, maxiter: int | None):
+    try:
+        w, v = spla.eigsh(H, k=k, which="SA", tol=tol, v0=v0, maxiter=maxiter)
+    except spla.ArpackNoConvergence as exc:
+        raise EigNoConvergenceError(
+            f"ARPACK did not converge for k={k} (n={H.shape[0]}, tol={tol}, maxiter={maxiter}); "
+            f"{len(exc.eigenvalues)} eigenpairs converged",
+            exc.eigenvalues,
+            exc.eigenvectors,
+        ) from exc
+    return w, v
+
+
+def _solve_primme(H: Any, k: int, tol: float, v0: np.ndarray, maxiter: int | None):
+    import primme
+
+    diag = H.diagonal().real
+    shift = diag.min()
+
+    def precond(x: np.ndarray) -> np.ndarray:
+        d = diag - shift + 1.0
+        return x / (d[:, None] if x.ndim == 2 else d)
+
+    opinv = spla.LinearOperator(H.shape, matvec=precond, matmat=precond, dtype=H.dtype)
+    w, v = primme.eigsh(H, k=k, which="SA", tol=tol, v0=v0[:, None], OPinv=opinv,
+                        maxiter=maxiter)
+    return w, v
+
+
+def _solve_cupy(H: Any, k: int, tol: float, v0: np.ndarray, maxiter: int | None):
+    import cupy
+    import cupyx.scipy.sparse as csp
+    import cupyx.scipy.sparse.linalg as cspla
+
+    Hd = H if hasattr(H, "get") else csp.csr_matrix(sp.csr_matrix(H))
+    w, v = cspla.eigsh(Hd, k=k, which="SA", tol=tol, v0=cupy.asarray(v0), maxiter=maxiter)
+    return to_numpy(w), to_numpy(v)
+
+
+def solve(
+    H: Any,
+    k: int = 1,
+    *,
+    backend: str = "auto",
+    tol: float = 1e-10,
+    residual_tol: float = 1e-6,
+    v0: np.ndarray | None = None,
+    seed: int = 0,
+    maxiter: int | None = None,
+    dense_max: int = 1500,
+) -> EigResult:
+    """Lowest ``k`` eigenpairs of the Hermitian matrix ``H`` (SciPy/CuPy sparse or dense).
+
+    Parameters
+    ----------
+    H : sparse or dense Hermitian matrix (real symmetric or complex Hermitian).
+    k : number of lowest eigenpairs.
+    backend : one of :data:`BACKENDS`.
+    tol : backend convergence tolerance (ARPACK/PRIMME/CuPy ``tol``).
+    residual_tol : accepted ``||H v - lambda v||`` relative to ``max(1, max|lambda|)``;
+        larger residuals raise :class:`EigNoConvergenceError` with the partial result.
+    v0 : start vector (warm start); default a seeded random vector.
+    seed : seed of the default start vector (reproducible ARPACK runs).
+    """
+    if backend not in BACKENDS:
+        raise BackendUnavailableError(
+            f"unknown eigensolver backend {backend!r}; choose one of {', '.join(BACKENDS)}"
+        )
+    n = H.shape[0]
+    if H.shape != (n, n):
+        raise InvalidParameterError(f"H must be square, got shape {H.shape}")
+    if not 1 <= k < n:
+        raise InvalidParameterError(f"k={k} eigenpairs requested for a {n}x{n} matrix; need 1 <= k < n")
+    if backend == "auto":
+        nnz = H.nnz if sp.issparse(H) else n * n
+        if n <= dense_max:
+            backend = "dense"
+        elif gpu_available() and nnz >= 1_000_000:
+            backend = "cupy"
+        else:
+            backend = "scipy"
+    avail = available_backends()
+    if not avail[backend]:
+        hint = {"primme": "pip install 'lfqcd[eig]'", "cupy": "a CUDA GPU and lfqcd[gpu-cuda12]"}
+        raise BackendUnavailableError(
+            f"eigensolver backend {backend!r} is not usable here (needs {hint[backend]}); "
+            f"usable: {', '.join(b for b, ok in avail.items() if ok)}"
+        )
+    dtype = np.result_type(H.dtype, np.float64)
+    if v0 is None:
+        v0 = _start_vector(n, seed, dtype)
+    else:
+        v0 = np.asarray(to_numpy(v0), dtype=dtype).reshape(n)
+    t0 = time.perf_counter()
+    if backend == "dense":
+        w, v = _solve_dense(H, k)
+    elif backend == "scipy":
+        w, v = _solve_scipy(H, k, tol, v0, maxiter)
+    elif backend == "primme":
+        w, v = _solve_primme(H, k, tol, v0, maxiter)
+    else:
+        w, v = _solve_cupy(H, k, tol, v0, maxiter)
+    wall = time.perf_counter() - t0
+    order = np.argsort(w)
+    w = np.asarray(w)[order]
+    v = np.asarray(v)[:, order]
+    H_host = H.get() if hasattr(H, "get") else H
+    res = residual_norms(H_host, w, v)
+    scale = max(1.0, float(np.max(np.abs(w))))
+    if not np.all(np.isfinite(w)) or np.any(res > residual_tol * scale):
+        raise EigNoConvergenceError(
+            f"{backend} eigensolver returned residuals up to {np.nanmax(res):.3g} "
+            f"(accepted {residual_tol * scale:.3g}) for k={k}, n={n}",
+            w,
+            v,
+            res,
+        )
+    return EigResult(eigenvalues=w, eigenvectors=v, residuals=res, backend=backend, wall_s=wall)

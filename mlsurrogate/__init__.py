@@ -1,0 +1,1 @@
+"""Feed-forward surrogates for lfqcd observables; tensor- and phantom-parallel training."""
