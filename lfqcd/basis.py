@@ -1,0 +1,288 @@
+"""Fock bases of meson chains on the transverse lattice (large N: single-trace chains).
+
+A meson Fock state is a colour chain ``antiquark -- L_{r_1} -- ... -- L_{r_n} -- quark``
+(physics.md A). The antiquark end sits at the transverse origin; link ``i`` points along
+direction ``r_i`` in ``{+x, +y, -x, -y}`` (codes 0..3, angle ``theta_r = r pi/2``) and the quark
+sits at the end of the path. Longitudinal momenta are discretised on the grids of physics.md B
+and C.7 with spacing ``h``:
+
+* quark and dynamic antiquark: ``k = (b - 1/2) h``, ``b = 1, 2, ...`` (antiperiodic, half-odd);
+* link: ``k = a h``, ``a = 1, 2, ...`` (periodic, zero mode excluded).
+
+Two kinds of basis share this module:
+
+``static``  the antiquark is an infinitely heavy static source (heavy-quark limit, physics.md A):
+            it carries no momentum label; the light momenta obey the cutoff
+            ``kappa_tot <= kappa_max = N h``, i.e. ``sum(a) + b <= N``.
+``dlcq``    the antiquark is dynamical (light-light mesons, 't Hooft model, physics.md C.6/J.2):
+            total momentum is fixed, ``sum(a) + b_q + b_qbar = K + 1`` (``P = K h``).
+
+Each state is packed into one ``int64`` key (link number most significant, so Fock sectors are
+contiguous); keys are sorted and looked up with ``np.searchsorted``. Decoded arrays (``nlinks``,
+``dirs``, ``link_mom``, ``quark_mom``, ``anti_mom``, ``hel_q``, ``hel_qbar``) are kept for the
+numba operator kernels. Helicities are stored as bits: 0 = up (+1/2), 1 = down (-1/2).
+
+Closed-form sector sizes (tested): static sector n has ``4^n * n_h * C(N, n + 1)`` states and
+dlcq sector n has ``4^n * n_h^2 * C(K, n + 1)`` states (``n_h`` = 2 with spin, 1 without).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+
+import numba
+import numpy as np
+
+from lfqcd.errors import BasisTooLargeError, InvalidParameterError
+
+#: bit layout of a packed key (most significant first):
+#: nlinks(2) | hel_q(1) | hel_qbar(1) | b_q(MOM) | b_qbar(MOM) | dirs(2 x MAX) | link moms(MOM x MAX)
+MOM_BITS = 12
+MAX_LINKS = 2
+MAX_MOM = (1 << MOM_BITS) - 1
+_DIR_SHIFT = MOM_BITS * MAX_LINKS
+_BQB_SHIFT = _DIR_SHIFT + 2 * MAX_LINKS
+_BQ_SHIFT = _BQB_SHIFT + MOM_BITS
+_HQB_SHIFT = _BQ_SHIFT + MOM_BITS
+_HQ_SHIFT = _HQB_SHIFT + 1
+_NL_SHIFT = _HQ_SHIFT + 1
+assert _NL_SHIFT + 2 <= 63
+
+#: memory refused above this estimate unless the caller raises it deliberately
+DEFAULT_MEMORY_LIMIT = 8 * 1024**3
+
+
+@numba.njit(cache=True)
+def pack_key(nl, hq, hqb, bq, bqb, dirs, moms):  # pragma: no cover - numba
+    """Pack one chain state into an int64 key (numba and Python callable)."""
+    key = np.int64(nl) << _NL_SHIFT
+    key |= np.int64(hq) << _HQ_SHIFT
+    key |= np.int64(hqb) << _HQB_SHIFT
+    key |= np.int64(bq) << _BQ_SHIFT
+    key |= np.int64(bqb) << _BQB_SHIFT
+    for i in range(nl):
+        key |= np.int64(dirs[i]) << (_DIR_SHIFT + 2 * i)
+        key |= np.int64(moms[i]) << (MOM_BITS * i)
+    return key
+
+
+@numba.njit(cache=True)
+def find_state(keys, key):  # pragma: no cover - numba
+    """Index of ``key`` in the sorted ``keys`` array, or -1 when the state is not in the basis."""
+    i = np.searchsorted(keys, key)
+    if i < keys.shape[0] and keys[i] == key:
+        return i
+    return -1
+
+
+@dataclasses.dataclass(frozen=True)
+class ChainBasis:
+    """A sorted Fock basis of meson chains; build it with :func:`static_basis` or :func:`dlcq_basis`.
+
+    Attributes hold one entry per state (length ``dim``); ``dirs`` and ``link_mom`` have shape
+    ``(dim, MAX_LINKS)`` with unused slots zero.
+    """
+
+    kind: str
+    h: float
+    n_cut: int
+    max_links: int
+    spin: bool
+    keys: np.ndarray
+    nlinks: np.ndarray
+    dirs: np.ndarray
+    link_mom: np.ndarray
+    quark_mom: np.ndarray
+    anti_mom: np.ndarray
+    hel_q: np.ndarray
+    hel_qbar: np.ndarray
+
+    @property
+    def dim(self) -> int:
+        return int(self.keys.shape[0])
+
+    @property
+    def static(self) -> bool:
+        return self.kind == "static"
+
+    def sector_slice(self, n: int) -> slice:
+        """Index range of the ``n``-link sector (contiguous because keys sort by link number)."""
+        lo = int(np.searchsorted(self.nlinks, n, side="left"))
+        hi = int(np.searchsorted(self.nlinks, n, side="right"))
+        return slice(lo, hi)
+
+    def kappa_quark(self) -> np.ndarray:
+        """Quark momentum ``(b - 1/2) h`` of every state."""
+        return (self.quark_mom - 0.5) * self.h
+
+    def kappa_antiquark(self) -> np.ndarray:
+        """Dynamic antiquark momentum ``(b - 1/2) h`` (zero for a static source)."""
+        return np.where(self.anti_mom > 0, (self.anti_mom - 0.5) * self.h, 0.0)
+
+    def kappa_links(self) -> np.ndarray:
+        """Link momenta ``a h``, shape ``(dim, MAX_LINKS)``, zero in unused slots."""
+        return self.link_mom * self.h
+
+    def kappa_light_total(self) -> np.ndarray:
+        """Total light momentum ``kappa_tot`` = quark + links (+ dynamic antiquark)."""
+        return self.kappa_quark() + self.kappa_links().sum(axis=1) + self.kappa_antiquark()
+
+    def index(self, key: int) -> int:
+        """Position of a packed key, -1 if absent."""
+        return int(find_state(self.keys, np.int64(key)))
+
+
+def static_sector_size(n_cut: int, n_links: int, spin: bool = True) -> int:
+    """Closed-form size of the static-source sector with ``n_links`` links (module docstring)."""
+    return 4**n_links * (2 if spin else 1) * math.comb(n_cut, n_links + 1)
+
+
+def dlcq_sector_size(k_total: int, n_links: int, spin: bool = True) -> int:
+    """Closed-form size of the DLCQ sector with ``n_links`` links at resolution ``K``."""
+    return 4**n_links * (4 if spin else 1) * math.comb(k_total, n_links + 1)
+
+
+def _compositions(total_max: int, parts: int, exact: bool) -> np.ndarray:
+    """All tuples of ``parts`` positive integers with sum ``<= total_max`` (or ``==`` if exact)."""
+    if parts == 0:
+        return np.zeros((1, 0), dtype=np.int64)
+    out = []
+    for combo in itertools.product(range(1, total_max + 1), repeat=parts - 1):
+        s = sum(combo)
+        if exact:
+            last = total_max - s
+            if last >= 1:
+                out.append((*combo, last))
+        else:
+            out.extend((*combo, last) for last in range(1, total_max - s + 1))
+    return np.array(out, dtype=np.int64).reshape(-1, parts)
+
+
+def _check_spacing(h: float) -> None:
+    if not (isinstance(h, float | int) and math.isfinite(h) and h > 0):
+        raise InvalidParameterError(f"grid spacing must be a positive finite number, got {h!r}")
+
+
+def _validate(h: float, n_cut: int, max_links: int, what: str) -> None:
+    _check_spacing(h)
+    if not 0 <= max_links <= MAX_LINKS:
+        raise InvalidParameterError(
+            f"max_links={max_links} is outside the supported range 0..{MAX_LINKS}"
+        )
+    if n_cut > MAX_MOM:
+        raise InvalidParameterError(
+            f"{what}={n_cut} exceeds the {MOM_BITS}-bit momentum field (max {MAX_MOM})"
+        )
+    if n_cut < max_links + 1:
+        raise InvalidParameterError(
+            f"{what}={n_cut} is too small for {max_links} link(s): a chain with n links needs "
+            f"at least n + 1 momentum units; use {what} >= {max_links + 1}"
+        )
+
+
+def estimate_bytes(dim: int, nnz: int = 0) -> int:
+    """Memory estimate: 8 decoded/packed int64 arrays per state plus CSR at 16 B/nonzero."""
+    return 8 * 12 * dim + 16 * nnz
+
+
+def _check_memory(dim: int, memory_limit: int) -> None:
+    est = estimate_bytes(dim)
+    if est > memory_limit:
+        raise BasisTooLargeError(
+            f"basis of {dim:,} states needs about {est / 2**30:.2f} GiB before any operator "
+            f"(limit {memory_limit / 2**30:.2f} GiB); use a coarser grid or a smaller cutoff",
+            est,
+            memory_limit,
+        )
+
+
+def _build(kind: str, h: float, n_cut: int, max_links: int, spin: bool, rows: list) -> ChainBasis:
+    arr = np.array(rows, dtype=np.int64).reshape(-1, 5 + 2 * MAX_LINKS)
+    nl, hq, hqb, bq, bqb = (arr[:, i] for i in range(5))
+    dirs = arr[:, 5 : 5 + MAX_LINKS]
+    moms = arr[:, 5 + MAX_LINKS :]
+    keys = np.array(
+        [pack_key(*(int(v) for v in row[:5]), row[5 : 5 + MAX_LINKS], row[5 + MAX_LINKS :])
+         for row in arr],
+        dtype=np.int64,
+    )
+    order = np.argsort(keys, kind="stable")
+    return ChainBasis(
+        kind=kind,
+        h=float(h),
+        n_cut=int(n_cut),
+        max_links=int(max_links),
+        spin=bool(spin),
+        keys=keys[order],
+        nlinks=nl[order].copy(),
+        dirs=dirs[order].copy(),
+        link_mom=moms[order].copy(),
+        quark_mom=bq[order].copy(),
+        anti_mom=bqb[order].copy(),
+        hel_q=hq[order].copy(),
+        hel_qbar=hqb[order].copy(),
+    )
+
+
+def _rows(n_cut: int, max_links: int, spin: bool, dynamic_anti: bool) -> list:
+    hels = (0, 1) if spin else (0,)
+    rows = []
+    pad = [0] * MAX_LINKS
+    for n in range(max_links + 1):
+        parts = n + (2 if dynamic_anti else 1)
+        comps = _compositions(n_cut + (1 if dynamic_anti else 0), parts, exact=dynamic_anti)
+        for path in itertools.product(range(4), repeat=n):
+            for comp in comps:
+                links = list(comp[:n])
+                bq = int(comp[n])
+                bqb = int(comp[n + 1]) if dynamic_anti else 0
+                for hq in hels:
+                    for hqb in hels if dynamic_anti else (0,):
+                        rows.append([n, hq, hqb, bq, bqb, *path, *pad[n:], *links, *pad[n:]])
+    return rows
+
+
+def static_basis(
+    h: float,
+    kappa_max: float,
+    max_links: int = 1,
+    spin: bool = True,
+    memory_limit: int = DEFAULT_MEMORY_LIMIT,
+) -> ChainBasis:
+    """Heavy-light basis: static antiquark at the origin, light momenta ``kappa_tot <= kappa_max``.
+
+    ``kappa_max / h`` must be an integer ``N`` (physics.md C.7); sector-0 quark momenta are
+    ``(b - 1/2) h``, ``b = 1..N``.
+    """
+    if not (isinstance(kappa_max, float | int) and math.isfinite(kappa_max) and kappa_max > 0):
+        raise InvalidParameterError(f"kappa_max must be positive and finite, got {kappa_max!r}")
+    _check_spacing(h)
+    n_cut = round(kappa_max / h)
+    if abs(n_cut * h - kappa_max) > 1e-9 * kappa_max:
+        raise InvalidParameterError(
+            f"kappa_max={kappa_max} is not a multiple of the grid spacing h={h} "
+            f"(kappa_max/h = {kappa_max / h:.6g}); the grid of physics.md C.7 needs N = kappa_max/h integer"
+        )
+    _validate(h, n_cut, max_links, "kappa_max/h")
+    dim = sum(static_sector_size(n_cut, n, spin) for n in range(max_links + 1))
+    _check_memory(dim, memory_limit)
+    return _build("static", h, n_cut, max_links, spin, _rows(n_cut, max_links, spin, False))
+
+
+def dlcq_basis(
+    k_total: int,
+    max_links: int = 0,
+    spin: bool = True,
+    memory_limit: int = DEFAULT_MEMORY_LIMIT,
+) -> ChainBasis:
+    """Light-light DLCQ basis at harmonic resolution ``K``: grid spacing ``h = 1/K`` so that
+    momenta are light-cone fractions ``x`` and ``P^+ = 1``."""
+    if not isinstance(k_total, int | np.integer) or k_total < 1:
+        raise InvalidParameterError(f"DLCQ resolution K must be a positive integer, got {k_total!r}")
+    _validate(1.0 / k_total, int(k_total), max_links, "K")
+    dim = sum(dlcq_sector_size(int(k_total), n, spin) for n in range(max_links + 1))
+    _check_memory(dim, memory_limit)
+    return _build("dlcq", 1.0 / k_total, int(k_total), max_links, spin,
+                  _rows(int(k_total), max_links, spin, True))

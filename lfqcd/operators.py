@@ -1,0 +1,400 @@
+r"""Coupling-free operator pieces on a :class:`~lfqcd.basis.ChainBasis`.
+
+Every function here returns one sparse Hermitian matrix ``O`` that does not depend on any
+coupling value; Hamiltonians are sums ``sum_i c_i(couplings) O_i`` (:mod:`lfqcd.hamiltonian`).
+All pieces are written for the light-front energy operator in momentum variables (physics.md
+D.1): every term is homogeneous of degree -1 in the light momenta. For a static-source basis
+the heavy-light operator is ``2 Lambda-bar = kappa_tot + sum_i c_i O_i``; for a DLCQ basis
+(``P^+ = 1``, momenta are fractions) the same pieces give ``M^2 = sum_i c_i O_i``.
+
+Grid normalisation (physics.md C.7): a sector with ``n`` dynamical partons has wavefunction
+coefficients ``c = phi * h^{n/2}``, so an operator between sectors whose parton numbers differ
+by one carries ``sqrt(h)`` and an integral over one momentum becomes ``h * sum``.
+
+Implementation notes: each piece is a numba *row kernel* ``(i, args, cols, vals) -> n`` fed to
+the single assembly path :func:`lfqcd.assembly.build_csr`. Momenta inside kernels are integers
+in half units of ``h``: quark/antiquark ``2b - 1`` (odd), link ``2a`` (even).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import scipy.sparse as sp
+
+from lfqcd.assembly import build_csr
+from lfqcd.basis import MAX_LINKS, ChainBasis, find_state, pack_key
+
+# ----------------------------------------------------------------------------------------------
+# shared numba helpers
+
+
+@numba.njit(cache=True)
+def _cell_kernel(k, kp, h):  # pragma: no cover - numba
+    """Integral of 1/(k - q)^2 over the grid cell of width h centred at kp (physics.md C.7)."""
+    d = k - kp
+    return 1.0 / (d - 0.5 * h) - 1.0 / (d + 0.5 * h)
+
+
+@numba.njit(cache=True)
+def _link_factor(k, kp):  # pragma: no cover - numba
+    """F(k, k') = (k + k')/(2 sqrt(k k')) for a link end of a Coulomb exchange (physics.md C.2)."""
+    return (k + kp) / (2.0 * np.sqrt(k * kp))
+
+
+@numba.njit(cache=True)
+def _igamma(r, h_out, h_in):  # pragma: no cover - numba
+    """<h_out| i gamma^r |h_in> (physics.md C.4); helicity bits 0 = up, 1 = down."""
+    theta = 0.5 * np.pi * r
+    if h_out == h_in:
+        return 0.0 + 0.0j
+    if h_out == 0:
+        return -np.exp(-1j * theta)
+    return -np.exp(1j * theta)
+
+
+@numba.njit(cache=True)
+def _state_key(nl, hq, hqb, bq, bqb, dirs, moms):  # pragma: no cover - numba
+    return pack_key(nl, hq, hqb, bq, bqb, dirs, moms)
+
+
+# ----------------------------------------------------------------------------------------------
+# diagonal pieces
+
+
+@numba.njit(cache=True)
+def _diag_row(i, args, cols, vals):  # pragma: no cover - numba
+    (values,) = args
+    if values[i] == 0.0:
+        return 0
+    cols[0] = i
+    vals[0] = values[i]
+    return 1
+
+
+def diagonal(basis: ChainBasis, values: np.ndarray) -> sp.csr_matrix:
+    """Diagonal operator with the given per-state values (through the one assembly path)."""
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    if values.shape != (basis.dim,):
+        raise ValueError(f"need {basis.dim} diagonal values, got shape {values.shape}")
+    return build_csr(_diag_row, basis.dim, (values,), np.float64, max_row=1)
+
+
+def light_momentum(basis: ChainBasis) -> sp.csr_matrix:
+    r"""``kappa_tot``: the static-source recoil term of the heavy-light operator (physics.md D.1)."""
+    return diagonal(basis, basis.kappa_light_total())
+
+
+def inverse_momentum(basis: ChainBasis, parton: str, sector: int | None = None) -> sp.csr_matrix:
+    r"""Kinetic-mass piece ``1/k`` of one parton type (physics.md C.3): multiply by ``m^2`` or
+    ``mu^2``. ``parton`` is ``"quark"``, ``"antiquark"`` or ``"links"`` (sum over all links);
+    ``sector`` restricts it to one link number (sector-dependent kinetic masses, physics.md K).
+    """
+    if parton == "quark":
+        vals = 1.0 / basis.kappa_quark()
+    elif parton == "antiquark":
+        if basis.static:
+            raise ValueError("a static source has no kinetic term")
+        vals = 1.0 / basis.kappa_antiquark()
+    elif parton == "links":
+        kl = basis.kappa_links()
+        with np.errstate(divide="ignore"):
+            vals = np.where(kl > 0, 1.0 / np.where(kl > 0, kl, 1.0), 0.0).sum(axis=1)
+    else:
+        raise ValueError(f"unknown parton {parton!r}; use quark, antiquark or links")
+    if sector is not None:
+        vals = np.where(basis.nlinks == sector, vals, 0.0)
+    return diagonal(basis, vals)
+
+
+# ----------------------------------------------------------------------------------------------
+# longitudinal gluon exchange between colour-adjacent partons (physics.md C.2, C.7)
+
+
+@numba.njit(cache=True)
+def _coulomb_row(i, args, cols, vals):  # pragma: no cover - numba
+    keys, nlinks, dirs, lmom, qmom, amom, hq, hqb, h, n_cut, static = args
+    nl = nlinks[i]
+    d = dirs[i].copy()
+    units = np.zeros(nl + 2, dtype=np.int64)  # half units along the chain: anti, links..., quark
+    units[0] = 0 if static else 2 * amom[i] - 1
+    for j in range(nl):
+        units[1 + j] = 2 * lmom[i, j]
+    units[nl + 1] = 2 * qmom[i] - 1
+    n = 0
+    diag = 0.0
+    for p in range(nl + 1):
+        left, right = p, p + 1
+        left_link = 1 <= left <= nl
+        right_link = 1 <= right <= nl
+        # the parton whose grid carries the cell kernel: a link if there is one, else the right end
+        v = right if (right_link or not left_link) else left
+        o = left if v == right else right
+        v_link = 1 <= v <= nl
+        o_link = 1 <= o <= nl
+        kv = 0.5 * h * units[v]
+        start = 2 if v_link else 1
+        if static and p == 0:
+            # static source: k' runs over (0, inf); total light momentum bounded by the cutoff
+            diag += 4.0 / h - 1.0 / kv
+            # sum of grid indices (links a, quark b) must stay <= n_cut
+            idx_others = 0
+            for j in range(1, nl + 2):
+                if j != v:
+                    idx_others += (units[j] + 1) // 2  # link 2a -> a; quark 2b - 1 -> b
+            umax = 2 * (n_cut - idx_others) - (0 if v_link else 1)
+            u = start
+            while u <= umax:
+                if u != units[v]:
+                    kp = 0.5 * h * u
+                    val = -_cell_kernel(kv, kp, h)
+                    if v_link:
+                        val *= _link_factor(kv, kp)
+                    new = units.copy()
+                    new[v] = u
+                    key = _pack_units(nl, hq[i], hqb[i], new, d, static)
+                    t = find_state(keys, key)
+                    if t >= 0:
+                        cols[n] = t
+                        vals[n] = val
+                        n += 1
+                u += 2
+        else:
+            ptot = units[v] + units[o]
+            kP = 0.5 * h * ptot
+            diag += 4.0 / h - 1.0 / kv - 1.0 / (kP - kv)
+            omin = 2 if o_link else 1
+            u = start
+            while ptot - u >= omin:
+                if u != units[v]:
+                    kp = 0.5 * h * u
+                    ko, kop = kP - kv, kP - kp
+                    val = -_cell_kernel(kv, kp, h)
+                    if v_link:
+                        val *= _link_factor(kv, kp)
+                    if o_link:
+                        val *= _link_factor(ko, kop)
+                    new = units.copy()
+                    new[v] = u
+                    new[o] = ptot - u
+                    key = _pack_units(nl, hq[i], hqb[i], new, d, static)
+                    t = find_state(keys, key)
+                    if t >= 0:
+                        cols[n] = t
+                        vals[n] = val
+                        n += 1
+                u += 2
+    cols[n] = i
+    vals[n] = diag
+    return n + 1
+
+
+@numba.njit(cache=True)
+def _pack_units(nl, hq, hqb, units, dirs, static):  # pragma: no cover - numba
+    moms = np.zeros(MAX_LINKS, dtype=np.int64)
+    for j in range(nl):
+        moms[j] = units[1 + j] // 2
+    bq = (units[nl + 1] + 1) // 2
+    bqb = 0 if static else (units[0] + 1) // 2
+    return pack_key(nl, hq, hqb, bq, bqb, dirs, moms)
+
+
+def _geometry(basis: ChainBasis) -> tuple:
+    return (basis.keys, basis.nlinks, basis.dirs, basis.link_mom, basis.quark_mom,
+            basis.anti_mom, basis.hel_q, basis.hel_qbar, basis.h, basis.n_cut, basis.static)
+
+
+def _max_row(basis: ChainBasis) -> int:
+    return (basis.max_links + 2) * 8 * (basis.n_cut + 2)
+
+
+def coulomb(basis: ChainBasis) -> sp.csr_matrix:
+    r"""Instantaneous longitudinal-gluon exchange between every colour-adjacent pair (coefficient G).
+
+    .. math::
+        (H_C\psi)(k_i,k_j) = G \int dk_i' \frac{\psi(k_i,k_j) - F_i F_j\,\psi(k_i', P-k_i')}{(k_i-k_i')^2}
+
+    physics.md C.2, discretised with cell-integrated kernels (C.7). The diagonal (self-energy)
+    is the exact integral of ``1/(k - q)^2`` over the allowed range minus the parton's own cell,
+    ``4/h - 1/k - 1/(P - k)`` (dynamic pair, range ``(0, P)``) or ``4/h - 1/k`` (static source,
+    range ``(0, inf)``); it equals the C.7 cell sums, including the excluded link zero-mode
+    sliver ``(0, h/2)``, and extends the static-source tail to infinity exactly.
+    """
+    return build_csr(_coulomb_row, basis.dim, _geometry(basis), np.float64, _max_row(basis))
+
+
+# ----------------------------------------------------------------------------------------------
+# single-link emission at the quark end (physics.md C.4 / D.3 V)
+
+
+@numba.njit(cache=True)
+def _vertex_amp(r, a, b, h_out, h_in, h, flip):  # pragma: no cover - numba
+    """sqrt(h) V(r; kL = a h, kq = (b - 1/2) h; h_out <- h_in) for one coupling (t = 1)."""
+    kl = a * h
+    kq = (b - 0.5) * h
+    kin = kl + kq
+    if flip:
+        amp = _igamma(r, h_out, h_in) * (1.0 / kq - 1.0 / kin)
+    else:
+        amp = (-(1.0 / kq + 1.0 / kin) + 0.0j) if h_out == h_in else 0.0j
+    return np.sqrt(h) * amp / np.sqrt(kl)
+
+
+@numba.njit(cache=True)
+def _vertex_row(i, args, cols, vals):  # pragma: no cover - numba
+    keys, nlinks, dirs, lmom, qmom, amom, hq, hqb, h, n_cut, static, max_links, nhel, flip = args
+    nl = nlinks[i]
+    n = 0
+    b = qmom[i]
+    # emission: this state -> sector nl + 1; H[i, t] = conj(H[t, i])
+    if nl < max_links:
+        d = dirs[i].copy()
+        m = lmom[i].copy()
+        for r in range(4):
+            d[nl] = r
+            for a in range(1, b):
+                m[nl] = a
+                for h_out in range(nhel):
+                    amp = _vertex_amp(r, a, b - a, h_out, hq[i], h, flip)
+                    if amp == 0:
+                        continue
+                    key = pack_key(nl + 1, h_out, hqb[i], b - a, amom[i], d, m)
+                    t = find_state(keys, key)
+                    if t >= 0:
+                        cols[n] = t
+                        vals[n] = np.conj(amp)
+                        n += 1
+    # absorption of the last link: this state -> sector nl - 1
+    if nl >= 1:
+        r = dirs[i, nl - 1]
+        a = lmom[i, nl - 1]
+        d = dirs[i].copy()
+        m = lmom[i].copy()
+        d[nl - 1] = 0
+        m[nl - 1] = 0
+        for h_in in range(nhel):
+            amp = _vertex_amp(r, a, b, hq[i], h_in, h, flip)
+            if amp == 0:
+                continue
+            key = pack_key(nl - 1, h_in, hqb[i], a + b, amom[i], d, m)
+            t = find_state(keys, key)
+            if t >= 0:
+                cols[n] = t
+                vals[n] = amp
+                n += 1
+    return n
+
+
+def link_emission(basis: ChainBasis, helicity_flip: bool) -> sp.csr_matrix:
+    r"""Single-link emission/absorption by the quark (coefficient ``t_F`` or ``t_NF``).
+
+    .. math::
+        V(r; k_L, k_q; h\leftarrow h_0) = k_L^{-1/2}\Big[t_F \langle h|i\gamma^r|h_0\rangle
+        \big(\tfrac{1}{k_q} - \tfrac{1}{k_L+k_q}\big)
+        - t_{NF}\,\delta_{hh_0}\big(\tfrac{1}{k_q} + \tfrac{1}{k_L+k_q}\big)\Big]
+
+    physics.md C.4 / D.3; the quark at the end of the path hops one site along ``r`` and the
+    new link is appended to the path. Hermitian by construction (both directions emitted).
+    """
+    args = _geometry(basis) + (basis.max_links, 2 if basis.spin else 1, bool(helicity_flip))
+    return build_csr(_vertex_row, basis.dim, args, np.complex128, _max_row(basis))
+
+
+# ----------------------------------------------------------------------------------------------
+# instantaneous link swap at the quark end (physics.md C.5a / D.3 W)
+
+
+@numba.njit(cache=True)
+def _swap_amp(r_out, r_in, h_out, h_in, which):  # pragma: no cover - numba
+    """<h_out| W(r_out <- r_in) |h_in> for one of w_FF (0), w_NN (1), w_FN (2) set to 1."""
+    if which == 0:
+        if h_out != h_in:
+            return 0.0j
+        sigma = 1.0 if h_out == 0 else -1.0
+        dth = 0.5 * np.pi * (r_out - r_in)
+        return np.cos(dth) - 1j * np.sin(dth) * sigma
+    if which == 1:
+        return 1.0 + 0.0j if h_out == h_in else 0.0j
+    return _igamma(r_out, h_out, h_in) + _igamma(r_in, h_out, h_in)
+
+
+@numba.njit(cache=True)
+def _swap_row(i, args, cols, vals):  # pragma: no cover - numba
+    keys, nlinks, dirs, lmom, qmom, amom, hq, hqb, h, n_cut, static, nhel, which = args
+    nl = nlinks[i]
+    if nl == 0:
+        return 0
+    n = 0
+    r = dirs[i, nl - 1]
+    a = lmom[i, nl - 1]
+    b = qmom[i]
+    tot = a + b  # kL + kq = (tot - 1/2) h
+    kl = a * h
+    kin = (tot - 0.5) * h
+    d = dirs[i].copy()
+    m = lmom[i].copy()
+    for r2 in range(4):
+        d[nl - 1] = r2
+        for a2 in range(1, tot):
+            m[nl - 1] = a2
+            kl2 = a2 * h
+            for h2 in range(nhel):
+                amp = _swap_amp(r, r2, hq[i], h2, which)
+                if amp == 0:
+                    continue
+                key = pack_key(nl, h2, hqb[i], tot - a2, amom[i], d, m)
+                t = find_state(keys, key)
+                if t >= 0:
+                    cols[n] = t
+                    vals[n] = h * amp / (kin * np.sqrt(kl * kl2))
+                    n += 1
+    return n
+
+
+SWAP_TERMS = {"FF": 0, "NN": 1, "FN": 2}
+
+
+def link_swap(basis: ChainBasis, which: str) -> sp.csr_matrix:
+    r"""Instantaneous link swap at the quark (coefficient ``w_FF``, ``w_NN`` or ``w_FN``).
+
+    .. math::
+        \langle h|W(r\leftarrow r')|h'\rangle\,\frac{h}{(k_L+k_q)\sqrt{k_L k_L'}},\quad
+        W = w_{FF}\alpha^r\alpha^{r'} + w_{NN} + w_{FN}\,i(\gamma^r+\gamma^{r'})
+
+    physics.md C.5a / D.3 (``r'``, ``k_L'`` the absorbed link; includes ``r' = r, k_L' = k_L``).
+    """
+    if which not in SWAP_TERMS:
+        raise ValueError(f"unknown link-swap term {which!r}; use one of {sorted(SWAP_TERMS)}")
+    args = _geometry(basis) + (2 if basis.spin else 1, SWAP_TERMS[which])
+    return build_csr(_swap_row, basis.dim, args, np.complex128, _max_row(basis))
+
+
+# ----------------------------------------------------------------------------------------------
+# C_4 rotation (physics.md D.3 symmetries)
+
+
+@numba.njit(cache=True)
+def _rotation_row(i, args, cols, vals):  # pragma: no cover - numba
+    keys, nlinks, dirs, lmom, qmom, amom, hq, hqb, h, n_cut, static = args
+    nl = nlinks[i]
+    d = dirs[i].copy()
+    for j in range(nl):
+        d[j] = (d[j] + 1) % 4
+    key = pack_key(nl, hq[i], hqb[i], qmom[i], amom[i], d, lmom[i])
+    t = find_state(keys, key)
+    # helicity phase exp(-i s pi/2) per quark (and dynamic antiquark), s = +-1/2
+    s = 0.5 if hq[i] == 0 else -0.5
+    if not static:
+        s += 0.5 if hqb[i] == 0 else -0.5
+    cols[0] = t
+    vals[0] = np.exp(-0.5j * np.pi * s)
+    return 1
+
+
+def rotation_c4(basis: ChainBasis) -> sp.csr_matrix:
+    """The C_4 rotation ``R``: every link direction turned by +90 degrees, times the helicity
+    phases ``exp(-i s pi/2)``. Stored as ``R[i, j] = <i|R|j>``; eigenvalues ``exp(-i j_z pi/2)``.
+    """
+    R_rows = build_csr(_rotation_row, basis.dim, _geometry(basis), np.complex128, 1)
+    # row i of R_rows holds <R i| ... i.e. the image of state i: transpose to get <i|R|j>.
+    return R_rows.T.tocsr()
