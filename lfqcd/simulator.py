@@ -101,7 +101,8 @@ class SimulationOutput:
         for name, value in self.observables.items():
             if not _NAME_RE.match(name):
                 raise ValueError(f"observable name {name!r} must match {_NAME_RE.pattern}")
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer,
+                                                                 np.floating)):
                 raise TypeError(f"observable {name!r} must be a real scalar, got {value!r}")
         for name, arr in self.arrays.items():
             if not _NAME_RE.match(name):

@@ -1,0 +1,156 @@
+"""What runs inside a worker process: one point through the simulator, failures captured.
+
+The function :func:`run_point` is submitted to whatever executor runs the scan (process pool,
+Dask, MPI, or in-process), so it takes and returns plain picklable dataclasses and imports the
+simulator by its import string inside the worker.
+
+Operator reuse and warm starts
+------------------------------
+The simulator keeps its own cache of bases and operator pieces (keyed by resolution), which
+lives as long as the worker process. In addition this module keeps, per process, the last few
+``warm_state`` objects per (simulator, resolution) together with the point's unit coordinates,
+and passes the *nearest* one as ``warm_start``. The runner submits points grouped by resolution
+and ordered along a short path, so consecutive points on a worker are close. With
+``reuse=False`` the simulator's ``clear_cache()`` hook is called before the point and no warm
+start is passed: everything is rebuilt (the baseline of the throughput benchmark).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import platform
+import socket
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Hashable
+from typing import Any
+
+import numpy as np
+
+from lfqcd.backend import to_numpy
+from lfqcd.simulator import BACKEND_KEY, SimulationOutput, load_simulator
+
+WARM_SLOTS = 4  #: warm states kept per (simulator, resolution) in each worker process
+
+_warm: dict[tuple[str, tuple[Hashable, ...]], deque[tuple[np.ndarray, object]]] = {}
+_warm_lock = threading.Lock()
+
+
+@dataclasses.dataclass(frozen=True)
+class PointTask:
+    """Everything a worker needs for one point."""
+
+    key: str
+    index: int
+    simulator: str
+    params: dict[str, Any]
+    backend: str
+    reuse: bool
+    resolution: tuple[Hashable, ...]
+    coords: tuple[float, ...]
+
+
+@dataclasses.dataclass
+class PointRecord:
+    """The outcome of one point (``status`` is ``"ok"`` or ``"failed"``)."""
+
+    key: str
+    index: int
+    status: str
+    wall_s: float
+    host: str
+    versions: dict[str, str | None]
+    backend: str = ""
+    residual: float = float("nan")
+    observables: dict[str, float] = dataclasses.field(default_factory=dict)
+    arrays: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    error: str | None = None
+    warm_started: bool = False
+
+
+@functools.lru_cache(maxsize=1)
+def worker_versions() -> dict[str, str | None]:
+    """Versions of the packages a point result depends on, as seen by this worker."""
+    import scipy
+
+    from lfqcd import __version__
+
+    return {
+        "lfqcd": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+    }
+
+
+def clear_warm_states() -> None:
+    """Forget all warm states of this process."""
+    with _warm_lock:
+        _warm.clear()
+
+
+def _take_warm(slot: tuple[str, tuple[Hashable, ...]], coords: np.ndarray) -> object | None:
+    with _warm_lock:
+        entries = _warm.get(slot)
+        if not entries:
+            return None
+        dists = [float(np.sum((c - coords) ** 2)) for c, _ in entries]
+        return entries[int(np.argmin(dists))][1]
+
+
+def _put_warm(slot: tuple[str, tuple[Hashable, ...]], coords: np.ndarray, state: object) -> None:
+    with _warm_lock:
+        _warm.setdefault(slot, deque(maxlen=WARM_SLOTS)).append((coords, state))
+
+
+def run_point(task: PointTask) -> PointRecord:
+    """Run one point; any ``Exception`` of the simulator becomes a ``"failed"`` record.
+
+    ``KeyboardInterrupt``/``SystemExit`` propagate so that an interrupted scan does not record
+    interrupted points as failures.
+    """
+    host = f"{socket.gethostname()}:{os.getpid()}"
+    t0 = time.perf_counter()
+    slot = (task.simulator, task.resolution)
+    coords = np.asarray(task.coords, dtype=float)
+    warm = None
+    try:
+        spec = load_simulator(task.simulator)
+        if task.reuse:
+            warm = _take_warm(slot, coords)
+        else:
+            clear_warm_states()
+            if spec.clear_cache is not None:
+                spec.clear_cache()
+        point = {**task.params, BACKEND_KEY: task.backend}
+        out = spec.simulate(point, warm_start=warm)
+        if not isinstance(out, SimulationOutput):
+            raise TypeError(
+                f"simulator {task.simulator} returned {type(out).__name__}, "
+                f"expected SimulationOutput"
+            )
+        out.check()
+        observables = {k: float(v) for k, v in out.observables.items()}
+        arrays = {k: np.asarray(to_numpy(v)) for k, v in out.arrays.items()}
+    except Exception as exc:  # noqa: BLE001 - a failing point must not stop the scan
+        tb = traceback.extract_tb(exc.__traceback__)
+        where = f" [at {tb[-1].filename}:{tb[-1].lineno}]" if tb else ""
+        return PointRecord(
+            key=task.key, index=task.index, status="failed",
+            wall_s=time.perf_counter() - t0, host=host, versions=worker_versions(),
+            backend=task.backend, error=f"{type(exc).__name__}: {exc}{where}",
+        )
+    if task.reuse and out.warm_state is not None:
+        _put_warm(slot, coords, out.warm_state)
+    return PointRecord(
+        key=task.key, index=task.index, status="ok",
+        wall_s=time.perf_counter() - t0, host=host, versions=worker_versions(),
+        backend=str(out.backend), residual=float(out.residual),
+        observables=observables,
+        arrays=arrays,
+        warm_started=warm is not None,
+    )
