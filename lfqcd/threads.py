@@ -28,7 +28,8 @@ def pin_threads(n: int = 1) -> None:
         raise ValueError(f"thread count must be >= 1, got {n}")
     for var in _ENV_VARS:
         os.environ[var] = str(n)
-    os.environ["NUMBA_NUM_THREADS"] = os.environ.get("NUMBA_NUM_THREADS", str(max(n, 1)))
+    # NUMBA_NUM_THREADS is deliberately not touched: numba refuses a changed value once its
+    # threading layer has started; our kernels are serial, and numba.set_num_threads caps prange.
     try:
         from threadpoolctl import threadpool_limits
 

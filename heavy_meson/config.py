@@ -1,0 +1,154 @@
+"""Run configuration of a heavy-light run: TOML in, validated dataclass out.
+
+Unknown sections or keys are refused (a typo must never silently fall back to a default), and
+every value is checked before any Hamiltonian is built. See ``runs/b_meson_default.toml`` for
+the documented layout; :func:`RunConfig.to_dict` is written next to every result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from heavy_meson.hamiltonian import Resolution
+from heavy_meson.renormalization import RenormalizationCondition
+from lfqcd.couplings import Couplings, get_preset
+from lfqcd.errors import ConfigError, InvalidParameterError
+from lfqcd.units import check_units
+
+_SCHEMA: dict[str, set[str]] = {
+    "run": {"name", "preset", "seed", "backend", "n_states", "excited_jz", "memory_limit_gb"},
+    "couplings": {"G", "m", "mu", "t_F", "t_NF", "w_FF", "w_NN", "w_FN"},
+    "units": {"lattice_spacing_fm", "G_GeV2"},
+    "renormalization": {"condition", "target", "value", "tolerance"},
+    "resolutions": {"ladder"},
+    "observables": {"w_max", "n_w"},
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    name: str
+    preset: str
+    couplings: Couplings
+    lattice_spacing_fm: float
+    renormalization: RenormalizationCondition
+    resolutions: tuple[Resolution, ...]
+    seed: int = 0
+    backend: str = "auto"
+    n_states: int = 3
+    excited_jz: tuple[float, ...] = (1.5,)
+    w_max: float = 2.0
+    n_w: int = 41
+    memory_limit_gb: float = 8.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["couplings"] = self.couplings.to_dict()
+        d["renormalization"] = self.renormalization.to_dict()
+        d["resolutions"] = [r.to_dict() for r in self.resolutions]
+        return d
+
+
+def _section(raw: dict, name: str) -> dict:
+    sec = raw.get(name, {})
+    if not isinstance(sec, dict):
+        raise ConfigError(f"[{name}] must be a table, got {type(sec).__name__}")
+    unknown = sorted(set(sec) - _SCHEMA[name])
+    if unknown:
+        raise ConfigError(
+            f"unknown key(s) {unknown} in [{name}]; allowed: {', '.join(sorted(_SCHEMA[name]))}"
+        )
+    return sec
+
+
+def _number(sec: dict, key: str, where: str, default: Any = None) -> Any:
+    v = sec.get(key, default)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        raise ConfigError(f"[{where}] {key} must be a finite number, got {v!r}")
+    return v
+
+
+def config_from_dict(raw: dict[str, Any]) -> RunConfig:
+    """Validate a parsed TOML document (see module docstring)."""
+    unknown = sorted(set(raw) - set(_SCHEMA))
+    if unknown:
+        raise ConfigError(f"unknown section(s) {unknown}; allowed: {', '.join(sorted(_SCHEMA))}")
+    run = _section(raw, "run")
+    preset = get_preset(str(run.get("preset", "illustrative")))
+    try:
+        couplings = preset.couplings.replace(**_section(raw, "couplings"))
+    except InvalidParameterError as exc:
+        raise ConfigError(f"[couplings]: {exc}") from exc
+
+    units = _section(raw, "units")
+    a_fm = _number(units, "lattice_spacing_fm", "units", preset.lattice_spacing_fm)
+    if a_fm <= 0:
+        raise ConfigError(f"[units] lattice_spacing_fm must be > 0, got {a_fm}")
+    G_gev2 = _number(units, "G_GeV2", "units")
+    if G_gev2 is not None:
+        check_units(couplings.G, a_fm, G_gev2)
+
+    ren = _section(raw, "renormalization")
+    kind = str(ren.get("condition", "lambda_bar"))
+    target = _number(ren, "target", "renormalization", preset.lambda_bar_target)
+    condition = RenormalizationCondition(
+        kind=kind,
+        target=target if kind == "lambda_bar" else None,
+        value=_number(ren, "value", "renormalization"),
+        tolerance=_number(ren, "tolerance", "renormalization", 1e-7),
+    )
+
+    ladder = _section(raw, "resolutions").get("ladder")
+    if not ladder:
+        raise ConfigError("[resolutions] ladder must list at least two [h, kappa_max] pairs")
+    try:
+        resolutions = tuple(Resolution(float(h), float(k)) for h, k in ladder)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"[resolutions] ladder must be a list of [h, kappa_max] pairs: {exc}") from exc
+    if len({r.h for r in resolutions}) < 2:
+        raise ConfigError("[resolutions] ladder needs at least two distinct h to extrapolate")
+
+    obs = _section(raw, "observables")
+    n_states = int(_number(run, "n_states", "run", 3))
+    if n_states < 1:
+        raise ConfigError(f"[run] n_states must be >= 1, got {n_states}")
+    w_max = float(_number(obs, "w_max", "observables", 2.0))
+    if w_max <= 1.0:
+        raise ConfigError(f"[observables] w_max must be > 1, got {w_max}")
+    excited = tuple(float(j) for j in run.get("excited_jz", [1.5]))
+    return RunConfig(
+        name=str(run.get("name", "b_meson")),
+        preset=preset.name,
+        couplings=couplings,
+        lattice_spacing_fm=float(a_fm),
+        renormalization=condition,
+        resolutions=resolutions,
+        seed=int(_number(run, "seed", "run", 0)),
+        backend=str(run.get("backend", "auto")),
+        n_states=n_states,
+        excited_jz=excited,
+        w_max=w_max,
+        n_w=int(_number(obs, "n_w", "observables", 41)),
+        memory_limit_gb=float(_number(run, "memory_limit_gb", "run", 8.0)),
+    )
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a TOML run configuration."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"run configuration {str(p)!r} does not exist")
+    try:
+        raw = tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
+    try:
+        return config_from_dict(raw)
+    except InvalidParameterError as exc:
+        raise ConfigError(f"{p}: {exc}") from exc

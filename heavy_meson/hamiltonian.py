@@ -1,0 +1,228 @@
+r"""The heavy-light femtoworm operator ``H_HQ = 2 Lambda-bar`` (physics.md D.3) on the lfqcd core.
+
+.. math::
+    H_{HQ} = \kappa_{tot} + m_0^2\,O^{(0)}_{1/\kappa_q} + m^2\,O^{(1)}_{1/\kappa_q}
+           + \mu^2\,O_{1/\kappa_L} + G\,O_C + t_F V_F + t_{NF} V_{NF}
+           + w_{FF} W_{FF} + w_{NN} W_{NN} + w_{FN} W_{FN}
+
+on the static-source basis with at most one link (the "femtoworm" truncation, physics.md A):
+sector 0 ``|Qbar(0) q(0)>`` and sector 1 ``|Qbar(0) L_r q(a r)>``, all four directions and both
+helicities. The static antiquark is a pure colour source (HQET at leading order, physics.md
+D.2): it never hops, so the operator has no heavy-quark vertex. ``m_0^2`` is the sector-0
+kinetic mass, i.e. the renormalisation counterterm of physics.md K
+(:mod:`heavy_meson.renormalization`); ``m`` is the sector-1 (renormalised) kinetic mass.
+
+A :class:`HeavyLightModel` builds the basis and every coupling-free piece once per
+:class:`Resolution` (and projects them once onto the requested ``j_z`` block); each coupling
+point then costs only a sparse sum and an eigensolve.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from lfqcd import operators as ops
+from lfqcd.basis import DEFAULT_MEMORY_LIMIT, ChainBasis, static_basis, static_sector_size
+from lfqcd.couplings import Couplings
+from lfqcd.eigen import EigResult, solve
+from lfqcd.errors import BasisTooLargeError, InvalidParameterError
+from lfqcd.hamiltonian import PieceSum
+from lfqcd.symmetry import jz_isometry
+
+#: piece name -> coupling that multiplies it (squared where the operator is quadratic)
+PIECES = ("kinetic", "m0_sq", "m_sq", "mu_sq", "G", "t_F", "t_NF", "w_FF", "w_NN", "w_FN")
+
+
+@dataclasses.dataclass(frozen=True)
+class Resolution:
+    """Grid spacing ``h`` (= Delta) and cutoff ``kappa_max`` in lattice units (physics.md B)."""
+
+    h: float
+    kappa_max: float
+
+    def __post_init__(self) -> None:
+        for name in ("h", "kappa_max"):
+            v = getattr(self, name)
+            if not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
+                raise InvalidParameterError(f"resolution {name} must be positive and finite, got {v!r}")
+        n = self.kappa_max / self.h
+        if abs(n - round(n)) > 1e-9 * n:
+            raise InvalidParameterError(
+                f"kappa_max = {self.kappa_max} is not a multiple of h = {self.h} "
+                f"(ratio {n:.6g}); pick kappa_max = N h with integer N"
+            )
+        if round(n) < 4:
+            raise InvalidParameterError(
+                f"resolution too coarse: kappa_max/h = {n:.3g} < 4 grid points; "
+                "the one-link sector needs at least a few momenta"
+            )
+
+    @property
+    def n_grid(self) -> int:
+        return round(self.kappa_max / self.h)
+
+    def to_dict(self) -> dict[str, float]:
+        return dataclasses.asdict(self)
+
+
+def estimate_nnz(n_grid: int) -> int:
+    """Nonzeros of all pieces on the full femtoworm basis (dominated by the link swap)."""
+    # sector-1 row with pair total T: swap 8 (T - 1) per piece x 3 pieces, Coulomb ~ N + T,
+    # vertex 2; sector-0 row: Coulomb N, vertex 8 b. Pair totals T = 2..N occur (T - 1) x 8 times.
+    nnz = 0
+    for T in range(2, n_grid + 1):
+        nnz += 8 * (T - 1) * (3 * 8 * (T - 1) + n_grid + T + 8)
+    nnz += 2 * n_grid * (2 * n_grid)
+    return nnz
+
+
+def check_memory(resolution: Resolution, memory_limit: int = DEFAULT_MEMORY_LIMIT) -> int:
+    """Estimate the bytes needed for the basis and all pieces; refuse above ``memory_limit``."""
+    n = resolution.n_grid
+    dim = static_sector_size(n, 0) + static_sector_size(n, 1)
+    est = 96 * dim + 2 * 24 * estimate_nnz(n)  # pieces (complex, 24 B/nnz) + their block copies
+    if est > memory_limit:
+        raise BasisTooLargeError(
+            f"resolution h = {resolution.h}, kappa_max = {resolution.kappa_max} "
+            f"({dim:,} states, ~{estimate_nnz(n):,} nonzeros) needs about {est / 2**30:.1f} GiB "
+            f"(limit {memory_limit / 2**30:.1f} GiB); use a larger h or a smaller kappa_max",
+            est,
+            memory_limit,
+        )
+    return est
+
+
+@dataclasses.dataclass
+class Solution:
+    """Lowest eigenpairs of one ``j_z`` block at one coupling point.
+
+    ``lambda_bar[n]`` = eigenvalue/2; ``vectors[:, n]`` are full-basis grid coefficients,
+    normalised, with the phase fixed so that the sector-0 amplitude sum is real and >= 0.
+    """
+
+    lambda_bar: np.ndarray
+    vectors: np.ndarray
+    residuals: np.ndarray
+    jz: float
+    m0_sq: float
+    backend: str
+    wall_s: float
+    block_vectors: np.ndarray
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "lambda_bar": self.lambda_bar.tolist(),
+            "residuals": self.residuals.tolist(),
+            "jz": self.jz,
+            "m0_sq": self.m0_sq,
+            "backend": self.backend,
+            "wall_s": self.wall_s,
+        }
+
+
+class HeavyLightModel:
+    """Basis and cached coupling-free pieces of ``H_HQ`` at one resolution and ``j_z`` block.
+
+    Parameters
+    ----------
+    resolution : grid spacing and cutoff.
+    jz : the ``j_z`` block to work in (``None``: the full basis, all blocks together).
+    memory_limit : refuse (with the estimate) resolutions that would need more bytes.
+    """
+
+    def __init__(self, resolution: Resolution, jz: float | None = 0.5,
+                 memory_limit: int = DEFAULT_MEMORY_LIMIT) -> None:
+        check_memory(resolution, memory_limit)
+        t0 = time.perf_counter()
+        self.resolution = resolution
+        self.jz = jz
+        self.basis: ChainBasis = static_basis(resolution.h, resolution.kappa_max, max_links=1,
+                                              spin=True, memory_limit=memory_limit)
+        b = self.basis
+        pieces = {
+            "kinetic": ops.light_momentum(b),  # physics.md D.1: kappa_tot
+            "m0_sq": ops.inverse_momentum(b, "quark", sector=0),  # C.3, sector-0 kinetic mass
+            "m_sq": ops.inverse_momentum(b, "quark", sector=1),  # C.3, sector-1 kinetic mass
+            "mu_sq": ops.inverse_momentum(b, "links"),  # C.3 link mass
+            "G": ops.coulomb(b),  # C.2 / C.7 (static source, Qbar-L, L-q)
+            "t_F": ops.link_emission(b, helicity_flip=True),  # C.4
+            "t_NF": ops.link_emission(b, helicity_flip=False),  # C.4
+            "w_FF": ops.link_swap(b, "FF"),  # C.5a
+            "w_NN": ops.link_swap(b, "NN"),  # C.5a
+            "w_FN": ops.link_swap(b, "FN"),  # C.5a
+        }
+        self._full_pieces = pieces
+        self.pieces = PieceSum(pieces, None if jz is None else jz_isometry(b, jz))
+        self.build_s = time.perf_counter() - t0
+
+    def with_jz(self, jz: float | None) -> HeavyLightModel:
+        """The same resolution in another ``j_z`` block, sharing the basis and the pieces."""
+        other = object.__new__(HeavyLightModel)
+        other.resolution, other.jz, other.basis = self.resolution, jz, self.basis
+        other._full_pieces = self._full_pieces
+        t0 = time.perf_counter()
+        other.pieces = PieceSum(self._full_pieces, None if jz is None else jz_isometry(self.basis, jz))
+        other.build_s = time.perf_counter() - t0
+        return other
+
+    @property
+    def dim(self) -> int:
+        """Dimension of the block the eigensolver works in."""
+        return self.pieces.dim
+
+    def coefficients(self, couplings: Couplings, m0_sq: float | None = None) -> dict[str, float]:
+        """Coefficient of every piece; ``m0_sq`` defaults to the naive ``m^2`` (no counterterm)."""
+        c = couplings
+        m0 = c.m**2 if m0_sq is None else float(m0_sq)
+        if not math.isfinite(m0):
+            raise InvalidParameterError(f"sector-0 kinetic mass m0_sq must be finite, got {m0}")
+        return {
+            "kinetic": 1.0, "m0_sq": m0, "m_sq": c.m**2, "mu_sq": c.mu**2, "G": c.G,
+            "t_F": c.t_F, "t_NF": c.t_NF, "w_FF": c.w_FF, "w_NN": c.w_NN, "w_FN": c.w_FN,
+        }
+
+    def hamiltonian(self, couplings: Couplings, m0_sq: float | None = None):
+        """The sparse ``2 Lambda-bar`` operator in this model's block."""
+        return self.pieces.combine(self.coefficients(couplings, m0_sq))
+
+    def expectation(self, piece: str, block_vector: np.ndarray) -> float:
+        """``<v|O_piece|v>`` for a normalised block vector (Hellmann-Feynman derivatives)."""
+        O = self.pieces.pieces[piece]
+        return float(np.real(np.vdot(block_vector, O @ block_vector)))
+
+    def solve(
+        self,
+        couplings: Couplings,
+        n_states: int = 1,
+        m0_sq: float | None = None,
+        backend: str = "auto",
+        v0: np.ndarray | None = None,
+        tol: float = 1e-10,
+    ) -> Solution:
+        """Lowest ``n_states`` eigenpairs of the block at ``couplings`` (warm start with ``v0``)."""
+        H = self.hamiltonian(couplings, m0_sq)
+        res: EigResult = solve(H, n_states, backend=backend, v0=v0, tol=tol)
+        full = self.pieces.lift(res.eigenvectors)
+        full = np.asarray(full)
+        s0 = self.basis.sector_slice(0)
+        for j in range(full.shape[1]):
+            amp = full[s0, j].sum()
+            if abs(amp) > 1e-14:
+                phase = np.conj(amp) / abs(amp)
+                full[:, j] *= phase
+                res.eigenvectors[:, j] *= phase
+        return Solution(
+            lambda_bar=res.eigenvalues / 2.0,
+            vectors=full,
+            residuals=res.residuals,
+            jz=float("nan") if self.jz is None else float(self.jz),
+            m0_sq=self.coefficients(couplings, m0_sq)["m0_sq"],
+            backend=res.backend,
+            wall_s=res.wall_s,
+            block_vectors=res.eigenvectors,
+        )

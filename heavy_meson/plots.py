@@ -1,0 +1,114 @@
+"""Figures of a heavy-light run: Isgur-Wise function, LCDA, momentum distributions, convergence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from lfqcd.units import inverse_spacing_gev
+
+if TYPE_CHECKING:
+    from heavy_meson.run import RunResult
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def write_plots(result: RunResult, out_dir: Path) -> None:
+    plt = _pyplot()
+    with plt.style.context("default"):
+        plt.rcParams.update({"font.size": 11, "axes.grid": True, "grid.alpha": 0.3})
+        _isgur_wise(plt, result, out_dir / "isgur_wise.png")
+        _lcda(plt, result, out_dir / "lcda.png")
+        _pdf(plt, result, out_dir / "pdf.png")
+        _convergence(plt, result, out_dir / "convergence.png")
+
+
+def _isgur_wise(plt, result: RunResult, path: Path) -> None:
+    w = result.w
+    fig, ax = plt.subplots(figsize=(6, 4.2), constrained_layout=True)
+    ax.fill_between(w, result.xi_extrapolated - result.xi_error,
+                    result.xi_extrapolated + result.xi_error, alpha=0.3, color="C0")
+    ax.plot(w, result.xi_extrapolated, color="C0", lw=2, label="transverse lattice (extrapolated)")
+    for r in result.ok:
+        ax.plot(w, r.xi, color="C0", lw=0.6, alpha=0.5)
+    ax.plot(w, (2 / (1 + w)) ** 1.5, "k--", lw=1, label=r"BPS limit $\rho^2=3/4$")
+    ax.plot(w, 1 / w, "k:", lw=1, label=r"$1/w$ ($\rho^2=1$, LF quark model)")
+    ax.plot(w, 1 - 1.139 * (w - 1), color="C3", lw=1, label=r"slope $\rho^2=1.139$ (HFLAV CLN)")
+    ax.set_xlabel(r"$w = v\cdot v'$")
+    ax.set_ylabel(r"$\xi(w)$")
+    ax.set_ylim(0, 1.05)
+    ax.set_title("Isgur-Wise function (heavy-quark limit, femtoworm)")
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
+def _lcda(plt, result: RunResult, path: Path) -> None:
+    inv_a = inverse_spacing_gev(result.config.lattice_spacing_fm)
+    fig, ax = plt.subplots(figsize=(6, 4.2), constrained_layout=True)
+    for r in result.ok:
+        om, ph = r.lcda
+        ax.plot(om * inv_a, ph / inv_a, lw=1, label=f"h={r.resolution.h:g}, kmax={r.resolution.kappa_max:g}")
+    lam = result.extrapolated.get("lambda_B", {}).get("value")
+    if lam:
+        om = np.linspace(1e-3, result.config.resolutions[0].kappa_max, 400) * inv_a
+        w0 = lam * inv_a
+        ax.plot(om, om / w0**2 * np.exp(-om / w0), "k--", lw=1,
+                label=r"exponential model, $\omega_0=\lambda_B$")
+    ax.set_xlabel(r"$\omega$ [GeV]")
+    ax.set_ylabel(r"$\phi_+^B(\omega)$ [GeV$^{-1}$]")
+    ax.set_xlim(0, 4)
+    ax.set_title("B-meson light-cone distribution amplitude")
+    ax.legend(fontsize=7)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
+def _pdf(plt, result: RunResult, path: Path) -> None:
+    fin = result.finest
+    fig, ax = plt.subplots(figsize=(6, 4.2), constrained_layout=True)
+    if fin is not None:
+        d = fin.distributions
+        ax.plot(d["y"], d["f_Q"], lw=2, label=r"heavy quark $\tilde f_Q(y)$, $y = M(1-x_Q)$")
+        ax.plot(d["k_q"], d["f_q"], lw=1.2, label=r"light quark $\tilde f_q(\kappa)$")
+        ax.plot(d["k_L"], d["f_L"], lw=1.2, label=r"link $\tilde f_L(\kappa)$")
+        ax.set_title(f"momentum distributions (h={fin.resolution.h:g}, "
+                     f"kmax={fin.resolution.kappa_max:g})")
+    ax.set_xlabel(r"$\kappa$ [lattice units $1/a$]")
+    ax.set_ylabel("density")
+    ax.set_xlim(0, 8)
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
+def _convergence(plt, result: RunResult, path: Path) -> None:
+    keys = ["rho2", "fB_sqrtM", "lambda_B", "P0", "m0_sq", "virial_mismatch"]
+    fig, axes = plt.subplots(2, 3, figsize=(10, 5.6), constrained_layout=True)
+    ok = result.ok
+    for ax, key in zip(axes.flat, keys, strict=True):
+        kms = sorted({r.resolution.kappa_max for r in ok})
+        for i, km in enumerate(kms):
+            pts = sorted((r.resolution.h, r.scalars[key]) for r in ok if r.resolution.kappa_max == km)
+            if pts:
+                hs, vs = zip(*pts, strict=True)
+                ax.plot(hs, vs, "o-", color=f"C{i}", label=f"kmax={km:g}")
+        e = result.extrapolated.get(key)
+        if e:
+            ax.errorbar([0.0], [e["value"]], yerr=[e["error"]], fmt="s", color="k", label="h->0")
+        ax.set_title(key)
+        ax.set_xlabel("h")
+        ax.set_xlim(left=-0.02)
+        ax.legend(fontsize=7)
+    fig.suptitle("convergence in the resolution (lattice units)")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

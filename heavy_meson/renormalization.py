@@ -1,0 +1,126 @@
+"""Sector-0 kinetic-mass counterterm ``m_0^2(h)`` (physics.md K).
+
+With hopping switched on, the second-order self-energy of the sector-0 quark diverges
+logarithmically as the grid is refined (small-``kappa_q`` region of sector 1): ``Lambda-bar``
+with the naive ``m_0 = m`` has no continuum limit. Following the working recipe of physics.md K
+we normal-order, drop one-body contractions, and tune a sector-0 kinetic mass ``m_0^2(h)`` per
+resolution so that one physical quantity stays fixed across resolutions.
+
+Conditions (``RenormalizationCondition.kind``):
+
+``lambda_bar``  ``m_0^2`` such that the ground-state ``Lambda-bar`` equals ``target`` (default).
+                ``Lambda-bar = M_B - m_b`` fixes the light-quark mass counterterm the way a
+                hadron mass fixes a quark mass; ``Lambda-bar`` is then an *input*, and every
+                other observable (f_B, rho^2, lambda_B, xi(w), distributions, excitation
+                energies) is a prediction. ``m_0^2`` grows like ``ln(1/h)``.
+``none``        no counterterm: ``m_0 = m`` (shows the divergence; for studies and tests).
+``fixed``       ``m_0^2 = value`` given explicitly (e.g. from a calibration).
+
+The tuning is a safeguarded Newton iteration on ``Lambda-bar(m_0^2) - target`` using the exact
+Hellmann-Feynman derivative ``d Lambda-bar / d m_0^2 = <O_m0>/2 > 0``, warm-started from the
+previous eigenvector, with bisection fallback inside a bracket.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+
+from heavy_meson.hamiltonian import HeavyLightModel, Solution
+from lfqcd.couplings import Couplings
+from lfqcd.errors import EigNoConvergenceError, InvalidParameterError, LFQCDError
+
+KINDS = ("lambda_bar", "none", "fixed")
+
+
+class CounterTermError(LFQCDError, RuntimeError):
+    """The renormalisation condition could not be met at some resolution.
+
+    Fix: choose a reachable target (Lambda-bar grows monotonically with m_0^2; the message gives
+    the range explored), or a finer/coarser resolution.
+    """
+
+
+@dataclasses.dataclass(frozen=True)
+class RenormalizationCondition:
+    kind: str = "lambda_bar"
+    target: float | None = None
+    value: float | None = None
+    tolerance: float = 1e-7
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise InvalidParameterError(
+                f"unknown renormalisation condition {self.kind!r}; use one of {', '.join(KINDS)}"
+            )
+        if self.kind == "lambda_bar" and (self.target is None or not math.isfinite(self.target)):
+            raise InvalidParameterError("condition 'lambda_bar' needs a finite target value")
+        if self.kind == "fixed" and (self.value is None or not math.isfinite(self.value)):
+            raise InvalidParameterError("condition 'fixed' needs a finite m0_sq value")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class Renormalized:
+    solution: Solution
+    m0_sq: float
+    iterations: int
+
+
+def renormalized_solve(
+    model: HeavyLightModel,
+    couplings: Couplings,
+    condition: RenormalizationCondition,
+    n_states: int = 1,
+    backend: str = "auto",
+    m0_guess: float | None = None,
+    v0: np.ndarray | None = None,
+    max_iter: int = 40,
+) -> Renormalized:
+    """Solve ``model`` at ``couplings`` with ``m_0^2`` set by ``condition``."""
+    if condition.kind == "none":
+        return Renormalized(model.solve(couplings, n_states, None, backend, v0), couplings.m**2, 0)
+    if condition.kind == "fixed":
+        sol = model.solve(couplings, n_states, condition.value, backend, v0)
+        return Renormalized(sol, float(condition.value), 0)
+
+    target = float(condition.target)
+    x = couplings.m**2 if m0_guess is None else float(m0_guess)
+    lo, hi = -math.inf, math.inf  # bracket on m0_sq: f(lo) < 0 < f(hi)
+    history: list[tuple[float, float]] = []
+    for it in range(1, max_iter + 1):
+        try:
+            sol = model.solve(couplings, n_states, x, backend, v0)
+        except EigNoConvergenceError as exc:
+            raise CounterTermError(
+                f"eigensolver failed while tuning m0_sq (at m0_sq = {x:.6g}): {exc}"
+            ) from exc
+        f = sol.lambda_bar[0] - target
+        history.append((x, float(sol.lambda_bar[0])))
+        if abs(f) <= condition.tolerance:
+            return Renormalized(sol, x, it)
+        if f < 0:
+            lo = max(lo, x)
+        else:
+            hi = min(hi, x)
+        deriv = 0.5 * model.expectation("m0_sq", sol.block_vectors[:, 0])
+        step = -f / deriv if deriv > 1e-12 else math.copysign(1.0, -f)
+        x_new = x + step
+        if math.isfinite(lo) and math.isfinite(hi) and not lo < x_new < hi:
+            x_new = 0.5 * (lo + hi)
+        elif not math.isfinite(lo) and x_new < x - 50:  # runaway Newton step
+            x_new = x - 50
+        if math.isfinite(lo) and math.isfinite(hi) and hi - lo < 1e-12 * max(1.0, abs(x)):
+            break
+        x = x_new
+        v0 = sol.block_vectors[:, 0]
+    explored = ", ".join(f"m0_sq={a:.4g}->Lambda-bar={b:.5g}" for a, b in history[-4:])
+    raise CounterTermError(
+        f"could not tune m0_sq so that Lambda-bar = {target} at h = {model.resolution.h}, "
+        f"kappa_max = {model.resolution.kappa_max} within {max_iter} solves ({explored})"
+    )
