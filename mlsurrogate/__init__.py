@@ -1,1 +1,45 @@
-"""Feed-forward surrogates for lfqcd observables; tensor- and phantom-parallel training."""
+"""Feed-forward surrogates for lfqcd observables; tensor- and phantom-parallel training.
+
+Public API (imported lazily, so ``import mlsurrogate`` does not load torch)::
+
+    from mlsurrogate import teacher_student, read_scan_store, train_surrogate, load_surrogate
+    ds = teacher_student(n_samples=2000, seed=0)          # or read_scan_store("out/scan_x")
+    sur, fit = train_surrogate(ds, ModelConfig(width=64), FitConfig(max_epochs=5))
+    sur.save("model.pt"); load_surrogate("model.pt").predict(ds.X[:3])
+
+Modules: ``data`` (datasets), ``models`` (dense FFN, Surrogate, checkpoints), ``train``
+(training loop), ``config`` (TOML), ``costmodel`` (FLOP/byte/energy model), ``energy``
+(NVML/RAPL counters), ``parallel.{collectives,tensor,phantom,runtime}`` (torch.distributed).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_API = {
+    "Arch": "mlsurrogate.arch",
+    "Dataset": "mlsurrogate.data",
+    "Standardizer": "mlsurrogate.data",
+    "teacher_student": "mlsurrogate.data",
+    "read_scan_store": "mlsurrogate.data",
+    "ModelConfig": "mlsurrogate.config",
+    "FitConfig": "mlsurrogate.config",
+    "TrainConfig": "mlsurrogate.config",
+    "load_config": "mlsurrogate.config",
+    "FFN": "mlsurrogate.models",
+    "Surrogate": "mlsurrogate.models",
+    "load_surrogate": "mlsurrogate.models",
+    "fit": "mlsurrogate.train",
+    "FitResult": "mlsurrogate.train",
+    "train_surrogate": "mlsurrogate.train",
+    "run_training": "mlsurrogate.train",
+}
+
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        return getattr(importlib.import_module(_API[name]), name)
+    raise AttributeError(f"module 'mlsurrogate' has no attribute {name!r}")

@@ -1,0 +1,154 @@
+"""Train a surrogate FFN (dense, tensor parallel or phantom parallel) from a TOML configuration.
+
+One process: the run happens here. ``--nproc P > 1``: the resolved configuration is written to
+the output folder and ``P`` ranks are started with ``torchrun --standalone`` running
+:mod:`mlsurrogate.train_worker` (gloo on CPU, NCCL when every rank has a GPU). Rank 0 writes
+``model.pt``, ``loss_curve.png`` and ``record.json`` into the output folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from lfqcd.errors import InvalidParameterError
+
+MODES = ("none", "tensor", "phantom")
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``lfqcd train``; flags override the config file."""
+    parser.add_argument("config", help="training configuration (see runs/train_*.toml)")
+    parser.add_argument("--parallel", choices=MODES, help="parallel mode (overrides the config)")
+    parser.add_argument("--nproc", type=int, help="number of ranks (overrides the config)")
+    parser.add_argument("--ghosts", type=int, help="phantom ghosts per rank k")
+    parser.add_argument("--width", type=int, help="hidden width n")
+    parser.add_argument("--data", metavar="SCAN_DIR", help="train on this scan store folder")
+    parser.add_argument("--out", metavar="DIR", help="output folder (overrides output.dir)")
+    parser.add_argument("--epochs", type=int, help="maximum number of epochs")
+    parser.add_argument("--backend", choices=("auto", "gloo", "nccl"), help="distributed backend")
+    parser.add_argument("--timeout", type=float, metavar="S", help="process-group timeout (s)")
+    parser.add_argument("--init-from", metavar="CKPT",
+                        help="start from the weights of a checkpoint of the same architecture")
+    parser.add_argument("--quiet", action="store_true", help="no per-evaluation progress lines")
+
+
+def resolve_config(args: argparse.Namespace) -> Any:
+    """Config file + command-line overrides, validated (flags > file > defaults)."""
+    from mlsurrogate.config import load_config
+
+    cfg = load_config(args.config)
+    par: dict[str, Any] = {}
+    if args.parallel is not None:
+        par["mode"] = args.parallel
+        if args.parallel == "none" and args.nproc is None:
+            par["nproc"] = 1  # the file's nproc belongs to its parallel mode
+    for flag, key in (("nproc", "nproc"), ("ghosts", "ghosts"), ("backend", "backend"),
+                      ("timeout", "timeout_s")):
+        if getattr(args, flag) is not None:
+            par[key] = getattr(args, flag)
+    data = {"source": "scan", "path": args.data} if args.data else {}
+    return cfg.with_overrides(
+        parallel=par,
+        data=data,
+        model={"width": args.width} if args.width is not None else {},
+        train={"max_epochs": args.epochs} if args.epochs is not None else {},
+        output={"dir": args.out} if args.out else {},
+    )
+
+
+def _summary(record: dict[str, Any]) -> str:
+    fitd, fl, by, en = record["fit"], record["flops"], record["bytes"], record["energy"]
+    mod, meas = en["modeled"], en["measured"]
+    measured = (f"{meas['energy_j']:.3g} J ({meas['source']}, {meas['scope']})"
+                if meas.get("energy_j") is not None else meas.get("note", "not measured"))
+    lines = [
+        f"best validation MSE {fitd['best_val_loss']:.4e} at iteration {fitd['best_iter']} "
+        f"({fitd['n_iters']} iterations, stopped: {fitd['stopped']}, "
+        f"median step {fitd['median_step_s'] * 1e3:.2f} ms, wall {record['timing']['wall_s']:.1f} s)",
+        f"FLOPs/iter/rank: analytic {fl['analytic_per_iter_per_rank']:.4g}, counted "
+        f"{', '.join(f'{c:.4g}' for c in fl['counted_per_iter_per_rank'])} (FlopCounterMode)",
+        f"bytes/iter/rank: analytic {sum(by['analytic_per_iter_per_rank'].values()):.4g}, counted "
+        + ", ".join(f"{b['total_logical_bytes']:.4g}" for b in by["counted_per_iter_per_rank"]),
+        f"energy measured: {measured}",
+        f"energy modeled: {mod['energy_j']:.3g} J (band {mod['band_j'][0]:.3g}-{mod['band_j'][1]:.3g}"
+        " J; coefficients in record.json)",
+        "wrote " + ", ".join(record["artifacts"].values()),
+    ]
+    return "\n".join(lines)
+
+
+def _launch_torchrun(cfg: Any, args: argparse.Namespace) -> dict[str, Any]:
+    from mlsurrogate.errors import RankFailureError
+
+    out = Path(cfg.output.dir)
+    out.mkdir(parents=True, exist_ok=True)
+    resolved = out / "config.resolved.json"
+    resolved.write_text(json.dumps(cfg.to_dict(), indent=2))
+    err_dir = out / "rank_errors"
+    if err_dir.exists():
+        for f in err_dir.glob("rank*.txt"):
+            f.unlink()
+    record_path = out / "record.json"
+    if record_path.exists():
+        record_path.unlink()
+    log_path = out / "torchrun.log"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+           "--nproc-per-node", str(cfg.parallel.nproc), "--max-restarts", "0",
+           "-m", "mlsurrogate.train_worker", "--config", str(resolved),
+           "--error-dir", str(err_dir)]
+    if args.init_from:
+        cmd += ["--init-from", str(args.init_from)]
+    if args.quiet:
+        cmd.append("--quiet")
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(cmd, stdout=None, stderr=log, env=env)
+        try:
+            rc = proc.wait()
+        except KeyboardInterrupt:
+            proc.terminate()
+            proc.wait(timeout=30)
+            raise
+    if rc != 0 or not record_path.is_file():
+        reports = sorted(err_dir.glob("rank*.txt")) if err_dir.exists() else []
+        found = {p.stem: p.read_text().strip().splitlines()[0] for p in reports if p.read_text()}
+        silent = [f"rank{r}" for r in range(cfg.parallel.nproc) if f"rank{r}" not in found]
+        parts = [f"{k}: {v}" for k, v in sorted(found.items())]
+        if silent and rc != 0:
+            parts.append(f"{', '.join(silent)}: no error report (killed or crashed)")
+        raise RankFailureError(
+            f"torchrun with {cfg.parallel.nproc} ranks failed (exit code {rc}): "
+            + ("; ".join(parts) or "no rank reported an error")
+            + f". Full log: {log_path}"
+        )
+    return json.loads(record_path.read_text())
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``lfqcd train``; returns the exit status."""
+    cfg = resolve_config(args)
+    from mlsurrogate.parallel.runtime import choose_backend
+
+    nproc = cfg.parallel.nproc
+    if nproc < 1:
+        raise InvalidParameterError(f"--nproc must be >= 1, got {nproc}")
+    choose_backend(cfg.parallel.backend, nproc)  # fail fast: e.g. NCCL without GPUs
+    if args.init_from and not Path(args.init_from).is_file():
+        from lfqcd.errors import ResultFileError
+
+        raise ResultFileError(f"checkpoint {args.init_from} does not exist")
+    if nproc == 1:
+        from mlsurrogate.train import run_training
+
+        record = run_training(cfg, None, args.init_from, log=None if args.quiet else print)
+        assert record is not None
+    else:
+        record = _launch_torchrun(cfg, args)
+    print(_summary(record))
+    return 0
