@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _count(row_fn, dim, args, cols, vals):  # pragma: no cover - numba
     counts = np.zeros(dim + 1, dtype=np.int64)
     for i in range(dim):
@@ -27,7 +27,7 @@ def _count(row_fn, dim, args, cols, vals):  # pragma: no cover - numba
     return counts
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _fill(row_fn, dim, args, indptr, indices, data):  # pragma: no cover - numba
     for i in range(dim):
         lo = indptr[i]
