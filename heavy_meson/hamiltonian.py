@@ -70,8 +70,10 @@ class Resolution:
         return dataclasses.asdict(self)
 
 
-def estimate_nnz(n_grid: int) -> int:
+def estimate_nnz(n_grid: int, max_links: int = 1) -> int:
     """Nonzeros of all pieces on the full femtoworm basis (dominated by the link swap)."""
+    if max_links == 0:
+        return 2 * n_grid * (n_grid + 3)
     # sector-1 row with pair total T: swap 8 (T - 1) per piece x 3 pieces, Coulomb ~ N + T,
     # vertex 2; sector-0 row: Coulomb N, vertex 8 b. Pair totals T = 2..N occur (T - 1) x 8 times.
     nnz = 0
@@ -81,15 +83,17 @@ def estimate_nnz(n_grid: int) -> int:
     return nnz
 
 
-def check_memory(resolution: Resolution, memory_limit: int = DEFAULT_MEMORY_LIMIT) -> int:
+def check_memory(resolution: Resolution, memory_limit: int = DEFAULT_MEMORY_LIMIT,
+                 max_links: int = 1) -> int:
     """Estimate the bytes needed for the basis and all pieces; refuse above ``memory_limit``."""
     n = resolution.n_grid
-    dim = static_sector_size(n, 0) + static_sector_size(n, 1)
-    est = 96 * dim + 2 * 24 * estimate_nnz(n)  # pieces (complex, 24 B/nnz) + their block copies
+    dim = sum(static_sector_size(n, k) for k in range(max_links + 1))
+    nnz = estimate_nnz(n, max_links)
+    est = 96 * dim + 2 * 24 * nnz  # pieces (complex, 24 B/nnz) + their block copies
     if est > memory_limit:
         raise BasisTooLargeError(
             f"resolution h = {resolution.h}, kappa_max = {resolution.kappa_max} "
-            f"({dim:,} states, ~{estimate_nnz(n):,} nonzeros) needs about {est / 2**30:.1f} GiB "
+            f"({dim:,} states, ~{nnz:,} nonzeros) needs about {est / 2**30:.1f} GiB "
             f"(limit {memory_limit / 2**30:.1f} GiB); use a larger h or a smaller kappa_max",
             est,
             memory_limit,
@@ -133,16 +137,23 @@ class HeavyLightModel:
     resolution : grid spacing and cutoff.
     jz : the ``j_z`` block to work in (``None``: the full basis, all blocks together).
     memory_limit : refuse (with the estimate) resolutions that would need more bytes.
+    max_links : 1 (femtoworm, default) or 0 (zero-link sector only: the heavy-light 't Hooft
+        model through the same pieces and assembly, used for the J.2 checks).
     """
 
     def __init__(self, resolution: Resolution, jz: float | None = 0.5,
-                 memory_limit: int = DEFAULT_MEMORY_LIMIT) -> None:
-        check_memory(resolution, memory_limit)
+                 memory_limit: int = DEFAULT_MEMORY_LIMIT, max_links: int = 1) -> None:
+        if max_links not in (0, 1):
+            raise InvalidParameterError(
+                f"the femtoworm operator has at most one link; max_links={max_links} is not 0 or 1"
+            )
+        check_memory(resolution, memory_limit, max_links)
         t0 = time.perf_counter()
         self.resolution = resolution
         self.jz = jz
-        self.basis: ChainBasis = static_basis(resolution.h, resolution.kappa_max, max_links=1,
-                                              spin=True, memory_limit=memory_limit)
+        self.basis: ChainBasis = static_basis(resolution.h, resolution.kappa_max,
+                                              max_links=max_links, spin=True,
+                                              memory_limit=memory_limit)
         b = self.basis
         pieces = {
             "kinetic": ops.light_momentum(b),  # physics.md D.1: kappa_tot

@@ -47,7 +47,8 @@ def _isgur_wise(plt, result: RunResult, path: Path) -> None:
     ax.set_ylabel(r"$\xi(w)$")
     ax.set_ylim(0, 1.05)
     ax.set_title("Isgur-Wise function (heavy-quark limit, femtoworm)")
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
     fig.savefig(path, dpi=130)
     plt.close(fig)
 
@@ -68,7 +69,8 @@ def _lcda(plt, result: RunResult, path: Path) -> None:
     ax.set_ylabel(r"$\phi_+^B(\omega)$ [GeV$^{-1}$]")
     ax.set_xlim(0, 4)
     ax.set_title("B-meson light-cone distribution amplitude")
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
     fig.savefig(path, dpi=130)
     plt.close(fig)
 
@@ -86,7 +88,8 @@ def _pdf(plt, result: RunResult, path: Path) -> None:
     ax.set_xlabel(r"$\kappa$ [lattice units $1/a$]")
     ax.set_ylabel("density")
     ax.set_xlim(0, 8)
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
     fig.savefig(path, dpi=130)
     plt.close(fig)
 
@@ -108,7 +111,8 @@ def _convergence(plt, result: RunResult, path: Path) -> None:
         ax.set_title(key)
         ax.set_xlabel("h")
         ax.set_xlim(left=-0.02)
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
     fig.suptitle("convergence in the resolution (lattice units)")
     fig.savefig(path, dpi=110)
     plt.close(fig)

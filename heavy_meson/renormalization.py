@@ -34,6 +34,8 @@ from lfqcd.couplings import Couplings
 from lfqcd.errors import EigNoConvergenceError, InvalidParameterError, LFQCDError
 
 KINDS = ("lambda_bar", "none", "fixed")
+#: above this sector-0 mass the zero-link sector is decoupled for any sane resolution
+SATURATION_M0_SQ = 1e6
 
 
 class CounterTermError(LFQCDError, RuntimeError):
@@ -113,8 +115,15 @@ def renormalized_solve(
         x_new = x + step
         if math.isfinite(lo) and math.isfinite(hi) and not lo < x_new < hi:
             x_new = 0.5 * (lo + hi)
-        elif not math.isfinite(lo) and x_new < x - 50:  # runaway Newton step
-            x_new = x - 50
+        else:  # unbracketed: limit runaway Newton steps to the scale of m0_sq itself
+            limit = 10.0 + abs(x)
+            x_new = x + max(-limit, min(limit, x_new - x))
+        if f < 0 and x > SATURATION_M0_SQ:
+            raise CounterTermError(
+                f"Lambda-bar = {target} is out of reach at h = {model.resolution.h}: "
+                f"even m0_sq = {x:.3g} gives only {sol.lambda_bar[0]:.6g} (Lambda-bar saturates "
+                "at the one-link threshold as the sector-0 mass grows); choose a smaller target"
+            )
         if math.isfinite(lo) and math.isfinite(hi) and hi - lo < 1e-12 * max(1.0, abs(x)):
             break
         x = x_new

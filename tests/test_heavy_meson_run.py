@@ -1,0 +1,114 @@
+"""The main job end to end, its files, and its bad-input handling (issue 3)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+
+from heavy_meson.config import config_from_dict, load_config
+from lfqcd.cli import main as cli_main
+from lfqcd.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SMALL = """
+[run]
+name = "tiny"
+preset = "illustrative"
+n_states = 2
+excited_jz = [1.5]
+[resolutions]
+ladder = [[0.5, 6.0], [0.4, 6.0], [0.5, 8.0]]
+[observables]
+n_w = 11
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "run.toml"
+    p.write_text(text)
+    return p
+
+
+def test_cli_run_writes_tables_plots_and_full_record(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert cli_main(["run", str(_write(tmp_path, SMALL)), "--out", str(out), "--quiet"]) == 0
+    for name in ("results.json", "isgur_wise.csv", "lcda.csv", "pdf.csv", "isgur_wise.png",
+                 "lcda.png", "pdf.png", "convergence.png"):
+        assert (out / name).stat().st_size > 0, name
+    res = json.loads((out / "results.json").read_text())
+    assert res["version"] and res["config"]["couplings"]["t_F"] == 0.5
+    assert res["seeds"]["eigensolver_start_vector"] == 0
+    for key in ("lambda_bar", "rho2", "xi_curvature", "fB_sqrtM", "lambda_B", "omega_plus_mean",
+                "P0", "virial_mismatch"):
+        o = res["observables"][key]
+        assert len(o["per_resolution"]) == 3 and o["finest"] is not None
+        assert o["error"] >= 0 and "extrapolated" in o
+    assert res["observables"]["lambda_bar"]["extrapolated"] == pytest.approx(0.8, abs=1e-6)
+    with open(out / "isgur_wise.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 11 and float(rows[0]["xi"]) == pytest.approx(1.0, abs=1e-9)
+    assert "observable" in capsys.readouterr().out
+
+
+def test_unconvergeable_run_says_so_and_keeps_what_it_has(tmp_path, capsys):
+    cfg = SMALL + '[renormalization]\ncondition = "lambda_bar"\ntarget = 40.0\n'
+    out = tmp_path / "out"
+    assert cli_main(["run", str(_write(tmp_path, cfg)), "--out", str(out), "--quiet"]) == 1
+    res = json.loads((out / "results.json").read_text())
+    assert len(res["failed_resolutions"]) == 3
+    assert "out of reach" in res["failed_resolutions"][0]["error"]
+    assert "resolution(s) failed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (SMALL + "[couplings]\nmu = -1.0\n", "mu must be >= 0"),
+        (SMALL + "[couplings]\ntF = 0.3\n", "unknown key(s) ['tF'] in [couplings]"),
+        (SMALL.replace("n_states = 2", "n_states = 2\ncolour = 3"), "unknown key(s) ['colour'] in [run]"),
+        (SMALL + "[units]\nlattice_spacing_fm = 0.5\nG_GeV2 = 0.5\n", "inconsistent units"),
+        (SMALL.replace("[0.5, 8.0]]", "[1.0, 3.0]]"), "resolution too coarse"),
+        (SMALL.replace("[0.5, 8.0]]", "[0.3, 8.0]]"), "not a multiple of h"),
+        (SMALL + "[renormalization]\ncondition = \"magic\"\n", "unknown renormalisation condition"),
+        ("[foo]\nx = 1\n", "unknown section"),
+    ],
+    ids=["negative-mu", "unknown-coupling", "unknown-key", "inconsistent-units", "too-coarse",
+         "kmax-not-multiple", "unknown-condition", "unknown-section"],
+)
+def test_bad_configs_get_specific_messages(tmp_path, capsys, text, message):
+    with pytest.raises(ConfigError, match=None) as err:
+        load_config(_write(tmp_path, text))
+    assert message in str(err.value)
+    assert cli_main(["run", str(_write(tmp_path, text)), "--out", str(tmp_path / "o")]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_default_run_config_is_valid():
+    cfg = load_config(ROOT / "runs" / "b_meson_default.toml")
+    assert cfg.renormalization.kind == "lambda_bar" and len(cfg.resolutions) >= 4
+    assert len({r.kappa_max for r in cfg.resolutions}) >= 2  # both limits are extrapolated
+    assert config_from_dict({"resolutions": {"ladder": [[0.5, 6.0], [0.4, 6.0]]}}).preset
+
+
+def test_example_script_runs(capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["form_factor_table.py"])
+    runpy.run_path(str(ROOT / "examples" / "form_factor_table.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "rho2" in out and "xi(w)" in out
+
+
+@pytest.mark.slow
+def test_default_run_end_to_end(tmp_path):
+    assert cli_main(["run", str(ROOT / "runs" / "b_meson_default.toml"), "--out",
+                     str(tmp_path), "--quiet"]) == 0
