@@ -257,7 +257,10 @@ class DaskExecutor(ScanExecutor):
         address = address or (None if scheduler_file else os.environ.get(ENV_SCHEDULER) or None)
         if client is None and (address or scheduler_file):
             where = address or f"scheduler file {scheduler_file}"
+            from lfqcd.scan._dask import probe_scheduler
+
             try:
+                probe_scheduler(address, scheduler_file, connect_timeout_s)
                 client = distributed.Client(
                     address=address, scheduler_file=scheduler_file,
                     timeout=connect_timeout_s, set_as_default=False,
@@ -286,7 +289,7 @@ class DaskExecutor(ScanExecutor):
         return self.client.submit(fn, *args, pure=False)
 
     def as_completed(self, futures: Sequence[Any]) -> Iterator[Any]:
-        return iter(self._distributed.as_completed(list(futures)))
+        return iter(self._distributed.as_completed(list(futures), loop=self.client.loop))
 
     def cancel(self, futures: Sequence[Any]) -> None:
         with contextlib.suppress(Exception):

@@ -55,11 +55,15 @@ def load_preset(name: str) -> dict[str, Any]:
             f"({exc}); give the couplings in [fixed] instead"
         ) from exc
     try:
-        values = couplings.get_preset(name)
+        preset = couplings.get_preset(name)
     except LFQCDError:
         raise
     except KeyError as exc:
         raise InvalidParameterError(f"unknown coupling preset {name!r}") from exc
+    # get_preset returns a Preset whose ``couplings`` has ``to_dict()``; accept a plain mapping
+    values = getattr(preset, "couplings", preset)
+    if not isinstance(values, Mapping):
+        values = values.to_dict()
     return {str(k): plain(v) for k, v in dict(values).items()}
 
 

@@ -16,6 +16,7 @@ its result arrives, so an interrupted scan loses at most the points that were ru
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from lfqcd.errors import ResultFileError
 from lfqcd.scan.config import ScanConfig
 from lfqcd.scan.designs import unit_coordinates
 from lfqcd.scan.executors import ScanExecutor, make_executor
+from lfqcd.scan.keys import canonical_json
 from lfqcd.scan.planning import plan_order
 from lfqcd.scan.points import ResolvedScan, ScanPoint, resolve_points
 from lfqcd.scan.store import STORE_FORMAT, ScanStore, now_iso
@@ -292,8 +294,9 @@ def run_scan(
 
     coords = unit_coordinates([p.params for p in todo], resolved.varied)
     order = plan_order([p.resolution for p in todo], coords)
+    scan_id = hashlib.sha256(canonical_json(science).encode()).hexdigest()[:16]
     tasks = [
-        PointTask(key=todo[i].key, index=todo[i].index, simulator=cfg.simulator,
+        PointTask(key=todo[i].key, index=todo[i].index, scan=scan_id, simulator=cfg.simulator,
                   params=todo[i].params, backend=cfg.backend, reuse=cfg.reuse,
                   resolution=todo[i].resolution, coords=tuple(float(c) for c in coords[i]))
         for i in order
@@ -336,6 +339,9 @@ def run_scan(
         if own:
             ex.close(interrupted=st.interrupted)
         result = _finish(st, t0, say)
+        if st.interrupted:
+            say(f"scan {cfg.name} interrupted: {result.n_ok} of {result.n_points} points are "
+                f"finished and kept in {out}; re-run the same command to resume")
     return result
 
 

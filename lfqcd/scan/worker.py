@@ -7,10 +7,12 @@ simulator by its import string inside the worker.
 Operator reuse and warm starts
 ------------------------------
 The simulator keeps its own cache of bases and operator pieces (keyed by resolution), which
-lives as long as the worker process. In addition this module keeps, per process, the last few
-``warm_state`` objects per (simulator, resolution) together with the point's unit coordinates,
-and passes the *nearest* one as ``warm_start``. The runner submits points grouped by resolution
-and ordered along a short path, so consecutive points on a worker are close. With
+lives as long as the worker process. In addition this module keeps, per process, the last
+:data:`WARM_SLOTS` ``warm_state`` objects (eigenvectors can be large, so this is a small global
+budget) tagged with (scan, simulator, resolution) and the point's unit coordinates, and passes
+the *nearest* one of the same scan and resolution as ``warm_start``. The runner submits points
+grouped by resolution and ordered along a short path, so consecutive points on a worker are
+close. With
 ``reuse=False`` the simulator's ``clear_cache()`` hook is called before the point and no warm
 start is passed: everything is rebuilt (the baseline of the throughput benchmark).
 """
@@ -34,9 +36,10 @@ import numpy as np
 from lfqcd.backend import to_numpy
 from lfqcd.simulator import BACKEND_KEY, SimulationOutput, load_simulator
 
-WARM_SLOTS = 4  #: warm states kept per (simulator, resolution) in each worker process
+WARM_SLOTS = 4  #: warm states kept in each worker process (all scans and resolutions)
 
-_warm: dict[tuple[str, tuple[Hashable, ...]], deque[tuple[np.ndarray, object]]] = {}
+Slot = tuple[str, str, tuple[Hashable, ...]]
+_warm: deque[tuple[Slot, np.ndarray, object]] = deque(maxlen=WARM_SLOTS)
 _warm_lock = threading.Lock()
 
 
@@ -46,6 +49,7 @@ class PointTask:
 
     key: str
     index: int
+    scan: str
     simulator: str
     params: dict[str, Any]
     backend: str
@@ -93,18 +97,18 @@ def clear_warm_states() -> None:
         _warm.clear()
 
 
-def _take_warm(slot: tuple[str, tuple[Hashable, ...]], coords: np.ndarray) -> object | None:
+def _take_warm(slot: Slot, coords: np.ndarray) -> object | None:
     with _warm_lock:
-        entries = _warm.get(slot)
-        if not entries:
-            return None
-        dists = [float(np.sum((c - coords) ** 2)) for c, _ in entries]
-        return entries[int(np.argmin(dists))][1]
+        entries = [(c, st) for s, c, st in _warm if s == slot and c.shape == coords.shape]
+    if not entries:
+        return None
+    dists = [float(np.sum((c - coords) ** 2)) for c, _ in entries]
+    return entries[int(np.argmin(dists))][1]
 
 
-def _put_warm(slot: tuple[str, tuple[Hashable, ...]], coords: np.ndarray, state: object) -> None:
+def _put_warm(slot: Slot, coords: np.ndarray, state: object) -> None:
     with _warm_lock:
-        _warm.setdefault(slot, deque(maxlen=WARM_SLOTS)).append((coords, state))
+        _warm.append((slot, coords, state))
 
 
 def run_point(task: PointTask) -> PointRecord:
@@ -115,7 +119,7 @@ def run_point(task: PointTask) -> PointRecord:
     """
     host = f"{socket.gethostname()}:{os.getpid()}"
     t0 = time.perf_counter()
-    slot = (task.simulator, task.resolution)
+    slot = (task.scan, task.simulator, task.resolution)
     coords = np.asarray(task.coords, dtype=float)
     warm = None
     try:
