@@ -94,11 +94,14 @@ def _solve_scipy(H: Any, k: int, tol: float, v0: np.ndarray, maxiter: int | None
     try:
         w, v = spla.eigsh(H, k=k, which="SA", tol=tol, v0=v0, maxiter=maxiter)
     except spla.ArpackNoConvergence as exc:
+        w_part = np.asarray(exc.eigenvalues).real  # H is Hermitian; eigs-route values are complex
+        v_part = np.asarray(exc.eigenvectors).reshape(H.shape[0], w_part.shape[0])
         raise EigNoConvergenceError(
             f"ARPACK did not converge for k={k} (n={H.shape[0]}, tol={tol}, maxiter={maxiter}); "
-            f"{len(exc.eigenvalues)} eigenpairs converged",
-            exc.eigenvalues,
-            exc.eigenvectors,
+            f"{len(w_part)} eigenpairs converged",
+            w_part,
+            v_part,
+            residual_norms(H, w_part, v_part),
         ) from exc
     return w, v
 

@@ -1,14 +1,39 @@
-"""Print versions, usable eigensolver backends and whether a GPU is usable."""
+"""Print versions, usable eigensolver backends and whether a GPU is usable.
+
+Versions come from the installed distributions' metadata, so ``lfqcd info`` stays fast and
+does not import torch, matplotlib or dask (only the eigensolver/GPU probes import anything).
+"""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import platform
+from importlib import metadata
 from typing import Any
 
 from lfqcd import __version__
+
+#: reported name -> distributions that provide it (CuPy ships one wheel per CUDA major)
+_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
+    "numpy": ("numpy",),
+    "scipy": ("scipy",),
+    "numba": ("numba",),
+    "matplotlib": ("matplotlib",),
+    "torch": ("torch",),
+    "cupy": ("cupy-cuda12x", "cupy-cuda13x", "cupy"),
+    "primme": ("primme",),
+    "dask": ("dask",),
+}
+
+
+def _installed_version(distributions: tuple[str, ...]) -> str | None:
+    for dist in distributions:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
 
 
 def collect_info() -> dict[str, Any]:
@@ -17,11 +42,8 @@ def collect_info() -> dict[str, Any]:
     from lfqcd.eigen import available_backends
 
     versions: dict[str, str | None] = {"lfqcd": __version__, "python": platform.python_version()}
-    for name in ("numpy", "scipy", "numba", "matplotlib", "torch", "cupy", "primme", "dask"):
-        try:
-            versions[name] = importlib.import_module(name).__version__
-        except ImportError:
-            versions[name] = None
+    for name, distributions in _DISTRIBUTIONS.items():
+        versions[name] = _installed_version(distributions)
     return {
         "versions": versions,
         "eigensolver_backends": available_backends(),

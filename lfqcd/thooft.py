@@ -16,6 +16,7 @@ Spin plays no role in either, so the bases are built without helicity labels.
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -28,10 +29,21 @@ from lfqcd.operators import coulomb, inverse_momentum, light_momentum
 
 def _check_nonneg(**values: float) -> None:
     for name, v in values.items():
-        if not (isinstance(v, int | float) and math.isfinite(v)):
+        # numbers.Real admits NumPy scalars (np.int64 from np.arange, np.float32); bool is refused
+        if isinstance(v, bool) or not (isinstance(v, numbers.Real) and math.isfinite(v)):
             raise InvalidParameterError(f"{name} must be a finite number, got {v!r}")
         if v < 0:
             raise InvalidParameterError(f"{name} must be >= 0, got {v}")
+
+
+def _check_levels(n_states: int, dim: int, grid: str) -> None:
+    if isinstance(n_states, bool) or not isinstance(n_states, numbers.Integral) or n_states < 1:
+        raise InvalidParameterError(f"n_states must be a positive integer, got {n_states!r}")
+    if n_states >= dim:
+        raise InvalidParameterError(
+            f"grid too coarse: {grid} gives only {dim} momentum point(s), too few for "
+            f"n_states={n_states} levels; refine the grid"
+        )
 
 
 def light_light_pieces(k_total: int) -> tuple[ChainBasis, PieceSum]:
@@ -50,7 +62,8 @@ def light_light_spectrum(
 ) -> EigResult:
     """Lowest ``M^2`` eigenvalues of the light-light 't Hooft equation at DLCQ resolution K."""
     _check_nonneg(m1=m1, m2=m2, G=G)
-    _, ps = light_light_pieces(k_total)
+    basis, ps = light_light_pieces(k_total)
+    _check_levels(n_states, basis.dim, f"DLCQ resolution K={k_total}")
     H = ps.combine({"m1_sq": m1 * m1, "m2_sq": m2 * m2, "G": G})
     return solve(H, n_states, backend=backend)
 
@@ -77,5 +90,6 @@ def heavy_light_spectrum(
     """
     _check_nonneg(m=m, G=G)
     basis, ps = heavy_light_pieces(h, kappa_max)
+    _check_levels(n_states, basis.dim, f"h={h} with kappa_max={kappa_max}")
     res = solve(ps.combine({"kinetic": 1.0, "m_sq": m * m, "G": G}), n_states, backend=backend)
     return res.eigenvalues / 2.0, res, basis
