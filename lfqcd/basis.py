@@ -105,7 +105,13 @@ class ChainBasis:
 
     @property
     def static(self) -> bool:
-        return self.kind == "static"
+        """True when the antiquark end is a static source (``static`` and ``static_pair``)."""
+        return self.kind in ("static", "static_pair")
+
+    @property
+    def static_code(self) -> int:
+        """0: both ends dynamical (dlcq); 1: static antiquark; 2: both ends static."""
+        return {"dlcq": 0, "static": 1, "static_pair": 2}[self.kind]
 
     def sector_slice(self, n: int) -> slice:
         """Index range of the ``n``-link sector (contiguous because keys sort by link number)."""
@@ -114,8 +120,8 @@ class ChainBasis:
         return slice(lo, hi)
 
     def kappa_quark(self) -> np.ndarray:
-        """Quark momentum ``(b - 1/2) h`` of every state."""
-        return (self.quark_mom - 0.5) * self.h
+        """Quark momentum ``(b - 1/2) h`` of every state (zero for a static quark)."""
+        return np.where(self.quark_mom > 0, (self.quark_mom - 0.5) * self.h, 0.0)
 
     def kappa_antiquark(self) -> np.ndarray:
         """Dynamic antiquark momentum ``(b - 1/2) h`` (zero for a static source)."""
@@ -259,6 +265,11 @@ def static_basis(
     if not (isinstance(kappa_max, float | int) and math.isfinite(kappa_max) and kappa_max > 0):
         raise InvalidParameterError(f"kappa_max must be positive and finite, got {kappa_max!r}")
     _check_spacing(h)
+    if h > kappa_max:
+        raise InvalidParameterError(
+            f"grid spacing h={h} is coarser than the cutoff kappa_max={kappa_max}: the grid of "
+            f"physics.md C.7 needs N = kappa_max/h >= 1 (got {kappa_max / h:.6g}); refine h"
+        )
     n_cut = round(kappa_max / h)
     if abs(n_cut * h - kappa_max) > 1e-9 * kappa_max:
         raise InvalidParameterError(
@@ -269,6 +280,30 @@ def static_basis(
     dim = sum(static_sector_size(n_cut, n, spin) for n in range(max_links + 1))
     _check_memory(dim, memory_limit)
     return _build("static", h, n_cut, max_links, spin, _rows(n_cut, max_links, spin, False))
+
+
+def static_pair_basis(
+    h: float, kappa_max: float, n_links: int = 1, memory_limit: int = DEFAULT_MEMORY_LIMIT
+) -> ChainBasis:
+    """Links only, stretched between two static sources (both chain ends static): the
+    transverse string of physics.md F.2. Link momenta ``a h`` with ``sum(a) <= N``; the quark
+    slot is empty (momentum label 0) and every direction ``(r_1..r_n)`` is enumerated."""
+    _check_spacing(h)
+    n_cut = round(kappa_max / h)
+    if n_cut < 1 or abs(n_cut * h - kappa_max) > 1e-9 * kappa_max:
+        raise InvalidParameterError(
+            f"kappa_max={kappa_max} must be a positive multiple of the grid spacing h={h}"
+        )
+    _validate(h, n_cut, n_links - 1 if n_links >= 1 else 0, "kappa_max/h")
+    if not 1 <= n_links <= MAX_LINKS:
+        raise InvalidParameterError(f"a static pair needs 1..{MAX_LINKS} links, got {n_links}")
+    rows = []
+    pad = [0] * MAX_LINKS
+    for path in itertools.product(range(4), repeat=n_links):
+        for comp in _compositions(n_cut, n_links, exact=False):
+            rows.append([n_links, 0, 0, 0, 0, *path, *pad[n_links:], *comp, *pad[n_links:]])
+    _check_memory(len(rows), memory_limit)
+    return _build("static_pair", h, n_cut, n_links, False, rows)
 
 
 def dlcq_basis(

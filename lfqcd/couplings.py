@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from collections.abc import Mapping
 from typing import Any
 
@@ -49,7 +50,7 @@ class Couplings:
     def __post_init__(self) -> None:
         for name in COUPLING_NAMES:
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int | float):
+            if isinstance(v, bool) or not isinstance(v, numbers.Real):
                 raise InvalidParameterError(f"coupling {name} must be a number, got {v!r}")
             if not math.isfinite(v):
                 raise InvalidParameterError(f"coupling {name} must be finite, got {v}")
@@ -69,7 +70,7 @@ class Couplings:
             raise InvalidParameterError(
                 f"unknown coupling name(s) {unknown}; known: {', '.join(COUPLING_NAMES)}"
             )
-        return cls(**{k: float(v) for k, v in values.items()})
+        return cls(**{k: _as_float(k, v) for k, v in values.items()})
 
     def replace(self, **changes: float) -> Couplings:
         return Couplings.from_mapping({**self.to_dict(), **changes})
@@ -80,6 +81,12 @@ class Couplings:
     @property
     def hopping_off(self) -> bool:
         return not any((self.t_F, self.t_NF, self.w_FF, self.w_NN, self.w_FN))
+
+
+def _as_float(name: str, v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise InvalidParameterError(f"coupling {name} must be a number, got {v!r}")
+    return float(v)
 
 
 def lagrangian_swap_couplings(t_F: float, t_NF: float, m_V: float) -> dict[str, float]:

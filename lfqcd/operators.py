@@ -120,27 +120,34 @@ def _coulomb_row(i, args, cols, vals):  # pragma: no cover - numba
     units[0] = 0 if static else 2 * amom[i] - 1
     for j in range(nl):
         units[1 + j] = 2 * lmom[i, j]
-    units[nl + 1] = 2 * qmom[i] - 1
+    units[nl + 1] = 0 if static == 2 else 2 * qmom[i] - 1
     n = 0
     diag = 0.0
     for p in range(nl + 1):
         left, right = p, p + 1
         left_link = 1 <= left <= nl
         right_link = 1 <= right <= nl
+        left_static = p == 0 and static >= 1
+        right_static = p == nl and static == 2
         # the parton whose grid carries the cell kernel: a link if there is one, else the right end
-        v = right if (right_link or not left_link) else left
+        if left_static:
+            v = right
+        elif right_static:
+            v = left
+        else:
+            v = right if (right_link or not left_link) else left
         o = left if v == right else right
         v_link = 1 <= v <= nl
         o_link = 1 <= o <= nl
         kv = 0.5 * h * units[v]
         start = 2 if v_link else 1
-        if static and p == 0:
+        if left_static or right_static:
             # static source: k' runs over (0, inf); total light momentum bounded by the cutoff
             diag += 4.0 / h - 1.0 / kv
-            # sum of grid indices (links a, quark b) must stay <= n_cut
+            # sum of grid indices of the other dynamical partons (links a, quark b) <= n_cut
             idx_others = 0
             for j in range(1, nl + 2):
-                if j != v:
+                if j != v and not (j == nl + 1 and static == 2):
                     idx_others += (units[j] + 1) // 2  # link 2a -> a; quark 2b - 1 -> b
             umax = 2 * (n_cut - idx_others) - (0 if v_link else 1)
             u = start
@@ -201,7 +208,7 @@ def _pack_units(nl, hq, hqb, units, dirs, static):  # pragma: no cover - numba
 
 def _geometry(basis: ChainBasis) -> tuple:
     return (basis.keys, basis.nlinks, basis.dirs, basis.link_mom, basis.quark_mom,
-            basis.anti_mom, basis.hel_q, basis.hel_qbar, basis.h, basis.n_cut, basis.static)
+            basis.anti_mom, basis.hel_q, basis.hel_qbar, basis.h, basis.n_cut, basis.static_code)
 
 
 def _max_row(basis: ChainBasis) -> int:
@@ -398,3 +405,59 @@ def rotation_c4(basis: ChainBasis) -> sp.csr_matrix:
     R_rows = build_csr(_rotation_row, basis.dim, _geometry(basis), np.complex128, 1)
     # row i of R_rows holds <R i| ... i.e. the image of state i: transpose to get <i|R|j>.
     return R_rows.T.tocsr()
+
+
+# ----------------------------------------------------------------------------------------------
+# charge conjugation and transverse Bloch phases (light-light chains, physics.md C.6)
+
+
+@numba.njit(cache=True)
+def _cconj_row(i, args, cols, vals):  # pragma: no cover - numba
+    keys, nlinks, dirs, lmom, qmom, amom, hq, hqb, h, n_cut, static = args
+    nl = nlinks[i]
+    d = np.zeros(MAX_LINKS, dtype=np.int64)
+    m = np.zeros(MAX_LINKS, dtype=np.int64)
+    for j in range(nl):  # read the chain from the other end: order and directions reversed
+        d[j] = (dirs[i, nl - 1 - j] + 2) % 4
+        m[j] = lmom[i, nl - 1 - j]
+    key = pack_key(nl, hqb[i], hq[i], amom[i], qmom[i], d, m)
+    cols[0] = find_state(keys, key)
+    vals[0] = 1.0
+    return 1
+
+
+def charge_conjugation(basis: ChainBasis) -> sp.csr_matrix:
+    """The permutation ``C``: quark <-> antiquark (momenta and helicities), the link path read
+    backwards with every direction reversed. Only for DLCQ (both ends dynamical) bases.
+
+    The antiquark-end emission and link-swap pieces of the light-light operator are defined as
+    ``C O_quark C^T`` (one implementation of each term); with no spinor phases in ``C`` this is
+    the charge conjugate of physics.md C.4/C.5a up to a product of one-particle helicity phases,
+    which leaves every spectrum unchanged.
+    """
+    if basis.kind != "dlcq":
+        raise ValueError("charge conjugation needs a basis with a dynamical antiquark (dlcq)")
+    return build_csr(_cconj_row, basis.dim, _geometry(basis), np.float64, 1)
+
+
+_UNIT_VECTORS = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
+
+
+def antiquark_shift_phases(basis: ChainBasis, op: sp.spmatrix, p_perp: tuple[float, float]
+                           ) -> sp.csr_matrix:
+    r"""Bloch phases of an antiquark-end operator at total transverse momentum ``P_perp``.
+
+    With Bloch states ``sum_y exp(i P.R(y)) |chain at y>`` (``R`` the light-front centre), an
+    operator that moves the antiquark site by ``s`` picks up ``exp(-i P.s)`` (the remaining
+    ``exp(i P.(rho - rho'))`` factor is a diagonal unitary and drops out of every spectrum).
+    Here ``s = e(r_first of column) - e(r_first of row)``: the first link of the chain is the one
+    the antiquark emits, absorbs or swaps. ``P_perp`` is in units of ``1/a``.
+    """
+    A = sp.csr_matrix(op, dtype=np.complex128, copy=True)
+    first = np.zeros((basis.dim, 2))
+    has = basis.nlinks > 0
+    first[has] = _UNIT_VECTORS[basis.dirs[has, 0]]
+    rows = np.repeat(np.arange(basis.dim), np.diff(A.indptr))
+    shift = first[A.indices] - first[rows]
+    A.data *= np.exp(-1j * (shift @ np.asarray(p_perp, dtype=float)))
+    return A

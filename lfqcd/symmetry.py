@@ -24,6 +24,13 @@ def jz_projector(basis: ChainBasis, jz: float) -> sp.csr_matrix:
     twice = 2 * jz
     if abs(twice - round(twice)) > 1e-12:
         raise InvalidParameterError(f"j_z must be a multiple of 1/2, got {jz}")
+    n_fermions = {"static": 1, "dlcq": 2, "static_pair": 0}[basis.kind]
+    if round(twice) % 2 != n_fermions % 2:
+        kind = "half-integer" if n_fermions % 2 else "integer"
+        raise InvalidParameterError(
+            f"j_z = {jz} is impossible for a {basis.kind} basis with {n_fermions} light "
+            f"fermion(s): j_z must be {kind}"
+        )
     R = rotation_c4(basis)
     P = sp.identity(basis.dim, dtype=np.complex128, format="csr")
     Rn = P.copy()

@@ -185,8 +185,6 @@ def test_empty_block_is_refused():
     assert jz_isometry(basis, 0.5).shape == (basis.dim, basis.dim)
 
 
-@pytest.mark.xfail(strict=True, reason="symmetry.py does not check that 2 j_z has the parity of the "
-                   "number of light fermions; P_j is then not a projector (reported to the lead)")
 def test_half_integer_jz_on_a_two_fermion_basis_is_refused():
     basis = get_basis("dlcq-K6-1link-spin")  # R^4 = +1: integer j_z only
     with pytest.raises(InvalidParameterError, match=r"j_z"):

@@ -1,0 +1,89 @@
+"""Calibrate the couplings: light mesons + covariance + string tensions (physics.md F).
+
+``lfqcd calibrate runs/calibrate.toml --out DIR`` runs the least-squares fit of
+:mod:`lfqcd.calibration.fit` and writes ``calibration.json`` (fitted couplings with errors,
+correlation, residual of every condition, predictions, configuration, version),
+``calibration.txt`` (the table) and two plots: the pion dispersion relation along the axis and
+the diagonal, and the light-meson spectrum against ``t_F`` around the fitted point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lfqcd import __version__
+from lfqcd.errors import ConfigError
+
+_SCHEMA = {"setup": {"k_total", "p_cov", "t_ratio", "string_h", "string_kappa_max"},
+           "targets": {"sqrt_sigma", "m_pi", "m_rho", "f_pi", "c2", "tol_sigma", "tol_m_pi",
+                       "tol_m_rho", "tol_f_pi", "tol_c2"},
+           "start": {"G", "mu", "m", "m0_sq", "t_F"},
+           "fit": {"max_nfev"}}
+
+
+def load_calibration_config(path: str | Path) -> dict[str, Any]:
+    """Parse and validate the calibration TOML (unknown sections/keys are refused)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"calibration configuration {str(p)!r} does not exist")
+    try:
+        raw = tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
+    for sec, val in raw.items():
+        if sec not in _SCHEMA:
+            raise ConfigError(f"{p}: unknown section [{sec}]; allowed: {', '.join(_SCHEMA)}")
+        unknown = sorted(set(val) - _SCHEMA[sec])
+        if unknown:
+            raise ConfigError(f"{p}: unknown key(s) {unknown} in [{sec}]; "
+                              f"allowed: {', '.join(sorted(_SCHEMA[sec]))}")
+    if set(raw.get("start", {})) != _SCHEMA["start"]:
+        raise ConfigError(f"{p}: [start] needs every fit parameter: {', '.join(sorted(_SCHEMA['start']))}")
+    return raw
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="calibration configuration, e.g. runs/calibrate.toml")
+    parser.add_argument("--out", default="out/calibration", help="output folder")
+    parser.add_argument("--quiet", action="store_true")
+
+
+def main(args: argparse.Namespace) -> int:
+    from lfqcd.calibration.fit import Calibrator, Setup, Targets, fit
+    from lfqcd.calibration.report import calibration_table, write_plots
+
+    raw = load_calibration_config(args.config)
+    setup = Setup(**raw.get("setup", {}))
+    targets = Targets(**raw.get("targets", {}))
+    cal = Calibrator(setup, targets)
+    result = fit(setup, targets, raw["start"], progress=None if args.quiet else print,
+                 max_nfev=int(raw.get("fit", {}).get("max_nfev", 60)), calibrator=cal)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    record = {"version": __version__, "config": raw, **result.to_dict()}
+    tmp = out / "calibration.json.tmp"
+    tmp.write_text(json.dumps(record, indent=2, default=_json_default))
+    os.replace(tmp, out / "calibration.json")
+    table = calibration_table(result)
+    (out / "calibration.txt").write_text(table + "\n")
+    write_plots(cal, result, out)
+    print(table)
+    print(f"\nwrote {out}/calibration.json, calibration.txt, dispersion.png, spectrum_vs_tF.png "
+          f"({result.n_eval} Hamiltonian evaluations, {result.wall_s:.0f} s)")
+    return 0 if result.success else 1
+
+
+def _json_default(x: Any) -> Any:
+    if isinstance(x, np.generic):
+        return x.item()
+    if dataclasses.is_dataclass(x):
+        return dataclasses.asdict(x)
+    raise TypeError(f"not JSON serialisable: {type(x).__name__}")

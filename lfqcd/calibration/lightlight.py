@@ -1,0 +1,163 @@
+r"""Light-light femtoworm mesons (physics.md C.6) and transverse-lattice string tensions (F.2).
+
+Light-light operator (DLCQ resolution ``K``, ``P^+ = 1``, fractions ``x``) at total transverse
+momentum ``P_perp`` (units of ``1/a``):
+
+.. math::
+    2P^+P^- = m_0^2\,O^{(0)}_{1/x_q+1/x_{\bar q}} + m^2\,O^{(1)}_{1/x_q+1/x_{\bar q}}
+              + \mu^2 O_{1/x_L} + G\,O_C
+              + \sum_{T} c_T\,\big(O_T + e^{-iP\cdot s}\circ\,C O_T C^{T}\big)
+
+with ``T`` over the emission (``t_F``, ``t_NF``) and link-swap (``w_FF``, ``w_NN``, ``w_FN``)
+pieces at the quark end and their charge conjugates ``C O_T C^T`` at the antiquark end (one
+implementation of each term, :func:`lfqcd.operators.charge_conjugation`). The same Coulomb,
+kinetic, emission and swap pieces as the heavy-light operator (physics.md D.3) are used; only
+the basis differs (both ends dynamical). ``P_perp`` enters through the Bloch phases of the
+antiquark-end pieces (:func:`lfqcd.operators.antiquark_shift_phases`): the quark-end terms
+leave the antiquark, the chain's reference site, in place.
+
+Mesons: the pion is the lowest ``j_z = 0`` state at ``P_perp = 0``; the rho the lowest
+``j_z = 1`` state (transverse polarisation). ``M^2(P_perp) := 2P^+P^-(P_perp) - P_perp^2``;
+covariance of the dispersion relation requires ``M^2(P_perp) = M^2(0)``, i.e. a transverse
+"speed of light" ``c_T^2 = [E(P) - E(0)] / P^2 = 1``.
+
+Transverse string (physics.md F.2): one link between two static sources on neighbouring
+sites, ``2 E = kappa_L + mu^2/kappa_L + Coulomb with both sources``; ``sigma_T a = E_0 / 2``
+(the lowest light-dof energy, halved as in ``2 Lambda-bar``), in lattice units
+``sigma_T a^2 = E_0/2`` against ``sigma_L a^2 = pi G / 2``.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cached_property
+
+import numpy as np
+import scipy.sparse as sp
+
+from lfqcd import operators as ops
+from lfqcd.basis import ChainBasis, dlcq_basis, static_pair_basis
+from lfqcd.couplings import Couplings
+from lfqcd.eigen import solve
+from lfqcd.errors import InvalidParameterError
+from lfqcd.hamiltonian import PieceSum
+from lfqcd.symmetry import jz_isometry
+
+N_COLOURS = 3
+HOPPING_PIECES = ("t_F", "t_NF", "w_FF", "w_NN", "w_FN")
+
+
+class LightLightModel:
+    """Basis and cached pieces of the light-light femtoworm operator at DLCQ resolution ``K``."""
+
+    def __init__(self, k_total: int) -> None:
+        if not isinstance(k_total, int) or k_total < 4:
+            raise InvalidParameterError(
+                f"light-light DLCQ resolution K must be an integer >= 4 for one link, got {k_total!r}"
+            )
+        self.k_total = k_total
+        b = self.basis = dlcq_basis(k_total, max_links=1, spin=True)
+        kin_q = ops.inverse_momentum(b, "quark") + ops.inverse_momentum(b, "antiquark")
+        s0 = sp.diags((b.nlinks == 0).astype(float))
+        quark_end = {
+            "t_F": ops.link_emission(b, helicity_flip=True),  # physics.md C.4
+            "t_NF": ops.link_emission(b, helicity_flip=False),  # C.4
+            "w_FF": ops.link_swap(b, "FF"),  # C.5a
+            "w_NN": ops.link_swap(b, "NN"),
+            "w_FN": ops.link_swap(b, "FN"),
+        }
+        C = ops.charge_conjugation(b)
+        self.quark_end = quark_end
+        self.antiquark_end = {k: (C @ v @ C.T).tocsr() for k, v in quark_end.items()}
+        self.fixed = {
+            "m0_sq": (s0 @ kin_q).tocsr(),  # C.3, sector-0 kinetic masses (counterterm)
+            "m_sq": ((sp.identity(b.dim) - s0) @ kin_q).tocsr(),  # C.3, sector 1
+            "mu_sq": ops.inverse_momentum(b, "links"),  # C.3
+            "G": ops.coulomb(b),  # C.2, all colour-adjacent pairs
+        }
+
+    def pieces(self, p_perp: tuple[float, float] = (0.0, 0.0)) -> dict[str, sp.csr_matrix]:
+        """All pieces at ``P_perp``: hopping pieces = quark end + phased antiquark end."""
+        out = dict(self.fixed)
+        for k in HOPPING_PIECES:
+            anti = self.antiquark_end[k]
+            if p_perp != (0.0, 0.0):
+                anti = ops.antiquark_shift_phases(self.basis, anti, p_perp)
+            out[k] = (self.quark_end[k] + anti).tocsr()
+        return out
+
+    @staticmethod
+    def coefficients(c: Couplings, m0_sq: float) -> dict[str, float]:
+        return {"m0_sq": m0_sq, "m_sq": c.m**2, "mu_sq": c.mu**2, "G": c.G, "t_F": c.t_F,
+                "t_NF": c.t_NF, "w_FF": c.w_FF, "w_NN": c.w_NN, "w_FN": c.w_FN}
+
+    @cached_property
+    def _blocks(self) -> dict[float, PieceSum]:
+        return {jz: PieceSum(self.pieces(), jz_isometry(self.basis, jz)) for jz in (0.0, 1.0)}
+
+    def spectrum(self, c: Couplings, m0_sq: float, jz: float, n_states: int = 1) -> np.ndarray:
+        """Lowest ``M^2`` in the ``j_z`` block at ``P_perp = 0`` (``jz`` 0 or 1)."""
+        ps = self._blocks[jz]
+        return solve(ps.combine(self.coefficients(c, m0_sq)), n_states).eigenvalues
+
+    def ground_state(self, c: Couplings, m0_sq: float) -> tuple[float, np.ndarray]:
+        """Pion: lowest ``j_z = 0`` eigenpair at rest, vector in the full basis."""
+        ps = self._blocks[0.0]
+        res = solve(ps.combine(self.coefficients(c, m0_sq)), 1)
+        return float(res.eigenvalues[0]), np.asarray(ps.lift(res.eigenvectors))[:, 0]
+
+    def energy(self, c: Couplings, m0_sq: float, p_perp: tuple[float, float]) -> float:
+        """Lowest eigenvalue of ``2P^+P^-`` at ``P_perp`` (full basis: ``j_z`` is broken)."""
+        ps = PieceSum(self.pieces(p_perp))
+        return float(solve(ps.combine(self.coefficients(c, m0_sq)), 1).eigenvalues[0])
+
+    def dispersion(self, c: Couplings, m0_sq: float, p: float, diagonal: bool = False
+                   ) -> dict[str, float]:
+        """``E(P)``, ``M^2(P) = E(P) - P^2`` and ``c_T^2 = (E(P) - E(0))/P^2`` along an axis
+        (or the lattice diagonal) for ``|P_perp| = p``."""
+        vec = (p / math.sqrt(2), p / math.sqrt(2)) if diagonal else (p, 0.0)
+        e0 = self.energy(c, m0_sq, (0.0, 0.0))
+        ep = self.energy(c, m0_sq, vec)
+        return {"E0": e0, "E": ep, "M2": ep - p * p, "c2": (ep - e0) / (p * p)}
+
+    def decay_constant(self, vector: np.ndarray) -> float:
+        r"""``f_pi = sqrt(2 N_c/pi) (1/a) int dx phi_{J=0}(x)`` in lattice units, with
+        ``phi_{J=0} = (psi_{up,down} - psi_{down,up})/sqrt(2)`` in sector 0 (the light-light
+        analogue of physics.md E.2, f_pi = 130 MeV convention) [DERIVED here by analogy]."""
+        b = self.basis
+        s0 = b.sector_slice(0)
+        c = vector[s0]
+        ud = (b.hel_q[s0] == 0) & (b.hel_qbar[s0] == 1)
+        du = (b.hel_q[s0] == 1) & (b.hel_qbar[s0] == 0)
+        # order both by quark momentum so the two helicity components line up
+        a = c[ud][np.argsort(b.quark_mom[s0][ud])]
+        d = c[du][np.argsort(b.quark_mom[s0][du])]
+        integral = abs(np.sum(a - d)) / math.sqrt(2.0) * math.sqrt(b.h)
+        return math.sqrt(2.0 * N_COLOURS / math.pi) * integral
+
+
+class TransverseString:
+    """One link between static sources on neighbouring sites (physics.md F.2)."""
+
+    def __init__(self, h: float = 0.1, kappa_max: float = 12.0) -> None:
+        self.basis: ChainBasis = static_pair_basis(h, kappa_max, n_links=1)
+        b = self.basis
+        one_dir = b.dirs[:, 0] == 0  # all four directions are equivalent; keep +x
+        P = sp.identity(b.dim, format="csr")[:, np.flatnonzero(one_dir)]
+        self.pieces = PieceSum({"kinetic": ops.light_momentum(b),
+                                "mu_sq": ops.inverse_momentum(b, "links"),
+                                "G": ops.coulomb(b)}, P)
+
+    def energy(self, mu: float, G: float) -> float:
+        """Lowest light-dof energy ``E_0`` (eigenvalue of ``2E``, lattice units)."""
+        H = self.pieces.combine({"kinetic": 1.0, "mu_sq": mu * mu, "G": G})
+        return float(solve(H, 1, backend="dense").eigenvalues[0])
+
+    def sigma_T(self, mu: float, G: float) -> float:
+        """``sigma_T a^2 = E_0 / 2`` (lattice units)."""
+        return 0.5 * self.energy(mu, G)
+
+
+def sigma_L(G: float) -> float:
+    """Longitudinal string tension ``pi G / 2`` (physics.md C.2)."""
+    return 0.5 * math.pi * G
