@@ -137,12 +137,14 @@ def test_kill_minus_9_then_resume(tmp_path):
 
 
 @pytest.mark.timeout(120)
-def test_ctrl_c_keeps_finished_points_and_resumes(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_keeps_finished_points_and_resumes(tmp_path, sig):
     cfg = write_cfg(tmp_path / "c.toml", simulator="test_scan_cli:slow_simulate", n_points=12)
     out = tmp_path / "out"
     proc = _start(cfg, out)
     _wait_for_finished(out, 2, proc)
-    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+    # Ctrl-C in a terminal (or Slurm's SIGTERM at the time limit) signals the whole group
+    os.killpg(proc.pid, sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted; finished results are kept" in err

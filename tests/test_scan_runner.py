@@ -10,7 +10,7 @@ from concurrent.futures import CancelledError
 import numpy as np
 import pytest
 
-from lfqcd.errors import ConfigError, InvalidParameterError
+from lfqcd.errors import BackendUnavailableError, ConfigError, InvalidParameterError
 from lfqcd.scan import ProcessExecutor, SerialExecutor, config_from_dict, read_summary, run_scan
 from lfqcd.scan.store import ScanStore
 from lfqcd.simulator import toy_simulate
@@ -30,6 +30,13 @@ flaky_simulate.parameter_defaults = toy_simulate.parameter_defaults
 flaky_simulate.resolution_params = toy_simulate.resolution_params
 flaky_simulate.validate = toy_simulate.validate
 flaky_simulate.clear_cache = toy_simulate.clear_cache
+
+
+def dying_simulate(point, *, warm_start=None):
+    """The toy simulator, but the worker process dies (as if OOM-killed) at t2 = 0.3."""
+    if os.environ.get(FAIL_ENV) and point["t2"] == 0.3:
+        os._exit(1)
+    return toy_simulate(point, warm_start=warm_start)
 
 
 def toy_cfg(out, *, simulator="lfqcd.simulator:toy_simulate", design=None, fixed=None,
@@ -228,3 +235,17 @@ def test_warm_states_never_cross_scans(tmp_path):
     a = run_scan(toy_cfg(tmp_path / "a", design=two, fixed=fixed, scan={"backend": "scipy"}))
     b = run_scan(toy_cfg(tmp_path / "b", design=one, fixed=fixed, scan={"backend": "scipy"}))
     assert (a.n_ok, a.warm_started, b.n_ok, b.warm_started) == (4, 3, 4, 3)
+
+
+def test_dead_worker_stops_the_scan_without_fake_failures(tmp_path, monkeypatch):
+    cfg = toy_cfg(tmp_path / "s", simulator="test_scan_runner:dying_simulate",
+                  executor={"kind": "process", "workers": 2})
+    monkeypatch.setenv(FAIL_ENV, "1")
+    with pytest.raises(BackendUnavailableError, match="worker process .* died.*re-run to resume"):
+        run_scan(cfg)
+    store = ScanStore(tmp_path / "s")
+    assert all(e["status"] == "ok" for e in store.manifest_entries())
+    assert json.loads(store.meta_path.read_text())["status"] == "interrupted"
+    monkeypatch.delenv(FAIL_ENV)
+    res = run_scan(cfg)
+    assert res.n_ok == 6 and res.n_run == 6 - res.n_previous

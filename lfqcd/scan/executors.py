@@ -60,6 +60,8 @@ import concurrent.futures as cf
 import contextlib
 import multiprocessing
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -77,8 +79,18 @@ def usable_cores() -> int:
 
 
 def init_worker(n_threads: int = 1) -> None:
-    """Process-pool initializer: pin every thread pool of the worker to ``n_threads``."""
+    """Process-pool initializer: pin every thread pool of the worker to ``n_threads``.
+
+    Workers also ignore SIGINT and SIGTERM: Ctrl-C (and Slurm's SIGTERM at the time limit)
+    reaches the whole process group, and only the driver should react - it saves what is
+    finished and then kills the workers - so an interrupted point is never mistaken for a
+    failed one. A worker whose driver died exits after its current point (the task queue
+    closes); SIGKILL stops it at once.
+    """
     pin_threads(n_threads)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 class ScanExecutor(abc.ABC):
@@ -193,11 +205,12 @@ class ConcurrentExecutor(ScanExecutor):
             return
         self.pool.shutdown(wait=False, cancel_futures=True)
         # Stop points that are still running: ProcessPoolExecutor has no public API for this,
-        # so terminate its worker processes (only ours; ``_processes`` is stable since 3.8).
+        # so kill its worker processes (only ours; ``_processes`` is stable since 3.8). They
+        # ignore SIGINT (see init_worker) and a point may sit in compiled code for minutes.
         procs = getattr(self.pool, "_processes", None) or {}
         for proc in list(procs.values()):
             with contextlib.suppress(Exception):
-                proc.terminate()
+                proc.kill()
 
 
 class ProcessExecutor(ConcurrentExecutor):

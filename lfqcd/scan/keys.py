@@ -39,10 +39,25 @@ def plain(value: Any) -> Any:
     return value
 
 
+def _tokens(value: Any) -> Any:
+    """Non-finite floats as the strings ``"nan"``, ``"inf"``, ``"-inf"`` (JSON has none)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {k: _tokens(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_tokens(v) for v in value]
+    return value
+
+
 def canonical_json(obj: Any) -> str:
-    """Deterministic compact JSON (sorted keys, ASCII, no NaN/inf)."""
-    return json.dumps(plain(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=True,
-                      allow_nan=False)
+    """Deterministic compact JSON (sorted keys, ASCII; NaN/inf spelled as strings).
+
+    A simulator may use NaN as "not set" in its defaults (e.g. an unused counterterm), so
+    non-finite inputs must hash; they become ``"nan"``/``"inf"``/``"-inf"``.
+    """
+    return json.dumps(_tokens(plain(obj)), sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=True, allow_nan=False)
 
 
 def code_version(simulator_version: str | None = None) -> dict[str, str | None]:

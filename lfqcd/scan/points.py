@@ -84,7 +84,7 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
     if isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise InvalidParameterError(f"{name} must be a number, got {value!r}")
-        if not math.isfinite(value):
+        if math.isinf(value):  # NaN is allowed: simulators use it as "not set"
             raise InvalidParameterError(f"{name} must be finite, got {value!r}")
         return float(value)
     if isinstance(default, str) and not isinstance(value, str):

@@ -22,11 +22,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import BrokenExecutor
 from pathlib import Path
 from typing import Any
 
 from lfqcd import __version__
-from lfqcd.errors import ResultFileError
+from lfqcd.errors import BackendUnavailableError, ResultFileError
 from lfqcd.scan.config import ScanConfig
 from lfqcd.scan.designs import unit_coordinates
 from lfqcd.scan.executors import ScanExecutor, make_executor
@@ -313,6 +314,7 @@ def run_scan(
                disable=not progress_enabled(cfg.output.progress), file=sys.stderr)
     futures: dict[Any, PointTask] = {}
     n_fail = 0
+    broken: BaseException | None = None
     t0 = time.perf_counter()
     try:
         futures = {ex.submit(run_point, t): t for t in tasks}
@@ -320,7 +322,12 @@ def run_scan(
             task = futures[fut]
             try:
                 rec = fut.result()
-            except Exception as exc:  # noqa: BLE001 - worker death, pickling, cancellation
+            except BrokenExecutor as exc:  # a worker process died: not the point's fault
+                broken = exc
+                st.interrupted = True
+                ex.cancel(list(futures))
+                break
+            except Exception as exc:  # noqa: BLE001 - pickling, Dask KilledWorker, cancellation
                 rec = _engine_failure(task, exc)
             oc = _store_record(store, by_key[task.key], rec, cfg.simulator, flatten)
             st.outcomes[task.key] = oc
@@ -342,6 +349,12 @@ def run_scan(
         if st.interrupted:
             say(f"scan {cfg.name} interrupted: {result.n_ok} of {result.n_points} points are "
                 f"finished and kept in {out}; re-run the same command to resume")
+    if broken is not None:
+        raise BackendUnavailableError(
+            f"a worker process of the {st.executor} executor died ({type(broken).__name__}: "
+            f"{broken}; killed by a signal or out of memory?); {result.n_ok} of "
+            f"{result.n_points} points are finished and kept in {out}; re-run to resume"
+        ) from broken
     return result
 
 

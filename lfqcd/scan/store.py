@@ -75,10 +75,6 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
 
 
-def _json_default(obj: Any) -> Any:
-    return plain(obj)
-
-
 def config_diff(old: Any, new: Any, path: str = "", limit: int = 4) -> list[str]:
     """Human-readable differences between two JSON-like values (at most ``limit``)."""
     if isinstance(old, Mapping) and isinstance(new, Mapping):
@@ -138,8 +134,9 @@ class ScanStore:
                 )
             return
         old = meta.get("science")
-        if old is None or canonical_json(old) != canonical_json(science):
-            diff = config_diff(old or {}, dict(science))
+        new = _finite(plain(dict(science)))  # as stored: NaN -> null
+        if old is None or canonical_json(old) != canonical_json(new):
+            diff = config_diff(old or {}, new)
             raise ConfigError(
                 f"results folder {self.root} was written by a different scan configuration "
                 f"({'; '.join(diff) or 'unknown format'}); refusing to mix results. Use a new "
@@ -148,7 +145,7 @@ class ScanStore:
 
     def write_meta(self, meta: Mapping[str, Any]) -> None:
         """Atomically (re)write ``scan.json``."""
-        text = json.dumps(dict(meta), indent=2, default=_json_default, allow_nan=False)
+        text = json.dumps(_finite(plain(dict(meta))), indent=2, allow_nan=False)
         atomic_write_text(self.meta_path, text + "\n")
 
     # point files -------------------------------------------------------------------------
@@ -166,7 +163,7 @@ class ScanStore:
         """Atomically write ``points/<key>.npz`` and return its path."""
         content: dict[str, np.ndarray] = {
             "__meta__": np.array(
-                json.dumps({**meta, "key": key, "format": POINT_FORMAT}, default=_json_default)
+                json.dumps(_finite(plain({**meta, "key": key, "format": POINT_FORMAT})))
             )
         }
         for name, value in observables.items():
