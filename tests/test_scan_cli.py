@@ -168,3 +168,30 @@ def test_example_script_runs(tmp_path, monkeypatch, capsys):
     assert exc.value.code == 0
     assert "lowest E0" in capsys.readouterr().out
     assert (tmp_path / "ex" / "plots" / "E0.png").exists()
+
+
+@pytest.mark.parametrize("name", ["scan_toy.toml", "scan_small.toml"])
+def test_shipped_configs_resolve(tmp_path, capsys, name):
+    if name == "scan_small.toml":
+        pytest.importorskip("heavy_meson.simulator")
+    cfg = ROOT / "runs" / name
+    assert lfqcd_main(["scan", str(cfg), "--out", str(tmp_path / "o"), "--dry-run"]) == 0
+    assert "64 points" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_heavy_meson_scan_smoke(tmp_path):
+    pytest.importorskip("heavy_meson.simulator")
+    from lfqcd.scan import load_config, run_scan
+
+    cfg = load_config(ROOT / "runs" / "scan_small.toml")
+    cfg = cfg.with_overrides(out=str(tmp_path / "o"), executor_kind="serial",
+                             output_plots=False, output_progress=False)
+    import dataclasses
+
+    cfg = dataclasses.replace(cfg, design=dataclasses.replace(cfg.design, n_points=4))
+    res = run_scan(cfg)
+    assert res.n_ok == 4 and res.warm_started == 3
+    assert all(abs(r["obs.lambda_bar"] - 0.8) < 1e-6 for r in res.rows)
+    assert "obs.xi[10]" in res.rows[0]

@@ -118,16 +118,13 @@ def resolve_points(cfg: ScanConfig, spec: SimulatorSpec) -> ResolvedScan:
     preset = load_preset(cfg.preset) if cfg.preset else {}
     design = build_design(cfg.design, cfg.seed)
     varied = cfg.design.varied()
+    sources = {f"preset {cfg.preset!r}": list(preset), "[fixed]": list(cfg.fixed),
+               "[design]": varied}
     if defaults is not None:
-        check_names(
-            {
-                f"preset {cfg.preset!r}": list(preset),
-                "[fixed]": list(cfg.fixed),
-                "[design]": varied,
-            },
-            list(defaults),
-            spec.ref,
-        )
+        check_names(sources, list(defaults), spec.ref)
+    else:  # any name is accepted, except the reserved backend key
+        check_names({k: [n for n in v if n == BACKEND_KEY] for k, v in sources.items()},
+                    [], spec.ref)
     base: dict[str, Any] = {**(defaults or {}), **preset, **cfg.fixed}
     version = code_version(spec.version)
     seen: set[str] = set()

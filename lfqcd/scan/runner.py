@@ -310,14 +310,16 @@ def run_scan(
         f"{len(tasks)} to run on {st.executor} -> {out}")
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(tasks), desc=f"scan {cfg.name}", unit="pt",
-               disable=not progress_enabled(cfg.output.progress), file=sys.stderr)
     futures: dict[Any, PointTask] = {}
     n_fail = 0
     broken: BaseException | None = None
+    bar = None
     t0 = time.perf_counter()
     try:
+        # submit first: a process pool forks its workers here, before tqdm starts a thread
         futures = {ex.submit(run_point, t): t for t in tasks}
+        bar = tqdm(total=len(tasks), desc=f"scan {cfg.name}", unit="pt",
+                   disable=not progress_enabled(cfg.output.progress), file=sys.stderr)
         for fut in ex.as_completed(list(futures)):
             task = futures[fut]
             try:
@@ -342,7 +344,8 @@ def run_scan(
         ex.cancel(list(futures))
         raise
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
         if own:
             ex.close(interrupted=st.interrupted)
         result = _finish(st, t0, say)
