@@ -18,7 +18,9 @@ Executors
     later. Needs ``pip install 'lfqcd[cluster]'``.
 ``mpi``
     :class:`mpi4py.futures.MPIPoolExecutor` (optional, needs ``pip install mpi4py`` and an MPI,
-    e.g. ``pip install mpich``); same thread-pinning initializer.
+    e.g. ``pip install mpich``); same thread-pinning initializer. Under
+    ``mpiexec -n N python -m mpi4py.futures ...`` the other ``N - 1`` ranks are the workers and
+    ``workers`` is ignored; otherwise ``workers`` processes are spawned (needs MPI spawn).
 
 Running on a Slurm cluster
 --------------------------
@@ -236,11 +238,16 @@ class MPIExecutor(ConcurrentExecutor):
                 "executor 'mpi' needs mpi4py and an MPI library (pip install mpi4py mpich); "
                 f"import failed: {exc}"
             ) from exc
+        from mpi4py import MPI
+
+        world = MPI.COMM_WORLD.Get_size()
+        if world > 1:  # under ``mpiexec ... -m mpi4py.futures``: the other ranks are the pool
+            workers = None
         pool = MPIPoolExecutor(max_workers=workers, initializer=init_worker, initargs=(1,))
-        super().__init__(pool, "mpi", workers or 0)
+        super().__init__(pool, "mpi", workers or max(world - 1, 0))
 
     def describe(self) -> str:
-        return "mpi (mpi4py.futures)"
+        return f"mpi (mpi4py.futures, {self.n_workers or 'spawned'} workers)"
 
 
 class DaskExecutor(ScanExecutor):
