@@ -58,8 +58,8 @@ def summary_table(result: RunResult) -> str:
     lines.insert(1, "  ".join("-" * w for w in widths))
     lam = result.config.renormalization
     if lam.kind == "lambda_bar":
-        lines.append(f"(Lambda-bar is the renormalisation condition: fixed to {lam.target} in "
-                     "lattice units at every resolution)")
+        lines.append(f"(Lambda-bar is the renormalisation condition: fixed to {lam.target:.4f} in "
+                     f"lattice units = {lam.target * inv_a:.3f} GeV at every resolution)")
     lines.append(f"1/a = {inv_a:.4f} GeV (a = {result.config.lattice_spacing_fm:.4f} fm)")
     return "\n".join(lines)
 

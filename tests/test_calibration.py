@@ -90,3 +90,35 @@ def test_bad_calibration_input():
         LightLightModel(2)
     with pytest.raises(InvalidParameterError, match="start values missing"):
         fit(Setup(k_total=4), Targets(), {"G": 1.0})
+
+
+def test_calibrated_preset_reproduces_its_conditions():
+    """The shipped preset is the recorded result of `lfqcd calibrate runs/calibrate.toml`."""
+    from lfqcd.couplings import get_preset
+
+    preset = get_preset("calibrated")
+    setup = Setup()  # the defaults are those of runs/calibrate.toml
+    cal = Calibrator(setup, Targets())
+    c = preset.couplings
+    theta = np.array([c.G, c.mu, c.m, 48.9814, c.t_F])
+    assert c.t_NF == pytest.approx(setup.t_ratio * c.t_F, rel=1e-5)
+    pred = cal.predict(theta, with_diagonal=True)
+    assert np.max(np.abs(cal.residuals_of(pred))) < 0.05  # within 5 % of each tolerance
+    assert pred["a_fm"] == pytest.approx(preset.lattice_spacing_fm, rel=1e-5)
+    assert pred["c2_diagonal"] == pytest.approx(1.0, abs=0.02)  # rotational invariance check
+    assert preset.lambda_bar_target / pred["a_fm"] * 0.1973269804 == pytest.approx(0.555, rel=1e-5)
+
+
+@pytest.mark.slow
+def test_calibration_cli_reproduces_the_preset(tmp_path):
+    import json
+    from pathlib import Path
+
+    from lfqcd.cli import main
+    from lfqcd.couplings import get_preset
+
+    cfg = Path(__file__).resolve().parents[1] / "runs" / "calibrate.toml"
+    assert main(["calibrate", str(cfg), "--out", str(tmp_path), "--quiet"]) == 0
+    got = json.loads((tmp_path / "calibration.json").read_text())["couplings"]
+    for k, v in get_preset("calibrated").couplings.to_dict().items():
+        assert got[k] == pytest.approx(v, rel=1e-4), k
