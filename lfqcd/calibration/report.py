@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lfqcd.calibration.fit import CONDITIONS, PARAMS, Calibrator, CalibrationResult, couplings_from
+from lfqcd.calibration.fit import CONDITIONS, PARAMS, CalibrationResult, Calibrator, couplings_from
 
 
 def calibration_table(r: CalibrationResult) -> str:
@@ -68,7 +68,8 @@ def write_plots(cal: Calibrator, r: CalibrationResult, out: Path) -> None:
         th = theta.copy()
         th[PARAMS.index("t_F")] = tf
         cc, m0 = couplings_from(th, cal.setup)
-        rows.append((cal.model.spectrum(cc, m0, 0.0, 2) * inv_a2, cal.model.spectrum(cc, m0, 1.0, 1) * inv_a2))
+        rows.append((cal.model.spectrum(cc, m0, 0.0, 2) * inv_a2,
+                     cal.model.spectrum(cc, m0, 1.0, 1) * inv_a2))
     ax.plot(tfs, [x[0][0] for x in rows], "o-", label=r"$j_z=0$ ground ($\pi$)")
     ax.plot(tfs, [x[0][1] for x in rows], "s-", label=r"$j_z=0$ 1st excited")
     ax.plot(tfs, [x[1][0] for x in rows], "^-", label=r"$j_z=1$ ground ($\rho$)")
