@@ -61,7 +61,7 @@ def _lcda(plt, result: RunResult, path: Path) -> None:
         ax.plot(om * inv_a, ph / inv_a, lw=1, label=f"h={r.resolution.h:g}, kmax={r.resolution.kappa_max:g}")
     lam = result.extrapolated.get("lambda_B", {}).get("value")
     if lam:
-        om = np.linspace(1e-3, result.config.resolutions[0].kappa_max, 400) * inv_a
+        om = np.linspace(1e-3, 4.0, 400)  # GeV
         w0 = lam * inv_a
         ax.plot(om, om / w0**2 * np.exp(-om / w0), "k--", lw=1,
                 label=r"exponential model, $\omega_0=\lambda_B$")
