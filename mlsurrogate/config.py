@@ -46,6 +46,7 @@ class SyntheticConfig:
 class DataConfig:
     source: str = "synthetic"  # "synthetic" | "scan"
     path: str = ""  # scan folder when source = "scan"
+    missing: str = "rows"  # scan rows with missing values: drop the "rows" or the "columns"
     val_fraction: float = 0.2
     split_seed: int = 1
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
@@ -142,6 +143,8 @@ class TrainConfig:
             raise ConfigError(f"unknown parallel mode {p.mode!r}; choose one of {', '.join(MODES)}")
         if d.source not in ("synthetic", "scan"):
             raise ConfigError(f"data.source must be 'synthetic' or 'scan', got {d.source!r}")
+        if d.missing not in ("rows", "columns"):
+            raise ConfigError(f"data.missing must be 'rows' or 'columns', got {d.missing!r}")
         if d.source == "scan" and not d.path:
             raise ConfigError("data.source = 'scan' needs data.path (or --data PATH)")
         if t.batch_size < 1 or t.lr <= 0 or t.max_epochs < 1:

@@ -214,14 +214,20 @@ def read_scan_store(
     path: str | Path,
     params: Sequence[str] | None = None,
     observables: Sequence[str] | None = None,
+    missing: str = "rows",
 ) -> Dataset:
     """Read a scan folder (module docstring) as a :class:`Dataset`.
 
-    ``params``/``observables`` default to the lists in ``scan.json``; a scan.json without a
-    ``params`` list means every ``param.*`` column that varies over the ok rows. Raises
-    :class:`DatasetError` naming the folder and the missing file/column, or when no usable row
-    remains.
+    ``params`` defaults to ``scan.json``'s ``varied`` list when it has one (fixed inputs carry
+    no information), else its ``params`` list, else every ``param.*`` column that varies over
+    the ok rows. ``observables`` defaults to ``scan.json``'s list (names ``xi`` or ``xi[3]``).
+    ``missing="rows"`` drops ok rows with a missing/non-finite value; ``"columns"`` first drops
+    output columns that are missing in some ok row (e.g. curves whose length changes with the
+    resolution). Raises :class:`DatasetError` naming the folder and the missing file/column, or
+    when no usable row remains.
     """
+    if missing not in ("rows", "columns"):
+        raise InvalidParameterError(f"missing must be 'rows' or 'columns', got {missing!r}")
     root = Path(path)
     summary, meta_file = root / "summary.csv", root / "scan.json"
     for f in (summary, meta_file):
@@ -241,15 +247,15 @@ def read_scan_store(
     ok_rows = [r for r in rows if (r.get("status") or "").strip() == "ok"]
 
     if params is None:
-        params = meta.get("params")
+        params = meta.get("varied") or meta.get("params")
     if not params:
         candidates = [c[len("param."):] for c in header if c.startswith("param.")]
         params = [p for p in candidates
                   if len({r.get(f"param.{p}") for r in ok_rows}) > 1]
     x_cols = [f"param.{p}" for p in params]
-    missing = [c for c in x_cols if c not in header]
-    if missing:
-        raise DatasetError(f"scan store {root}: summary.csv lacks input column(s) {missing}")
+    absent = [c for c in x_cols if c not in header]
+    if absent:
+        raise DatasetError(f"scan store {root}: summary.csv lacks input column(s) {absent}")
 
     if observables is None:
         observables = meta.get("observables")
@@ -272,6 +278,14 @@ def read_scan_store(
 
     X = np.array([[_to_float(r.get(c)) for c in x_cols] for r in ok_rows]).reshape(-1, len(x_cols))
     Y = np.array([[_to_float(r.get(c)) for c in y_cols] for r in ok_rows]).reshape(-1, len(y_cols))
+    dropped_cols: list[str] = []
+    if missing == "columns":
+        keep = np.all(np.isfinite(Y), axis=0)
+        dropped_cols = [c for c, k in zip(y_cols, keep, strict=True) if not k]
+        y_cols = [c for c, k in zip(y_cols, keep, strict=True) if k]
+        Y = Y[:, keep]
+        if not y_cols:
+            raise DatasetError(f"scan store {root}: every output column has missing values")
     finite = np.all(np.isfinite(X), axis=1) & np.all(np.isfinite(Y), axis=1)
     if not finite.any():
         raise DatasetError(
@@ -285,6 +299,7 @@ def read_scan_store(
         "n_ok": len(ok_rows),
         "n_failed_skipped": len(rows) - len(ok_rows),
         "n_nonfinite_skipped": int((~finite).sum()),
+        "dropped_columns": dropped_cols,
         "scan_config": meta.get("config", {}),
     }
     return Dataset(X[finite], Y[finite], list(params), [c[len("obs."):] for c in y_cols], source)

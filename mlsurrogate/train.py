@@ -121,6 +121,16 @@ def evaluate(net: nn.Module, X: torch.Tensor, Y: torch.Tensor, batch_size: int =
     return total / max(1, Y.numel())
 
 
+def _mean_loss(net: nn.Module, X: torch.Tensor, Y: torch.Tensor,
+               loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> float:
+    """``loss_fn`` on the whole set (no gradients; validation with a custom loss)."""
+    net.eval()
+    with torch.no_grad():
+        value = float(loss_fn(net(X), Y))
+    net.train()
+    return value
+
+
 def instrumented_step(net: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> dict[str, Any]:
     """One forward+backward (no optimizer step) under FlopCounterMode and the byte counters.
 
@@ -150,11 +160,15 @@ def fit(
     cfg: FitConfig,
     ctx: DistContext | None = None,
     progress: Callable[[dict[str, float]], None] | None = None,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> FitResult:
     """Train ``net`` in place on standardised ``(X, Y)`` tensors; restore the best state.
 
     Collective when ``ctx`` has several ranks: all ranks must call it with the same data.
     ``progress`` (if given) is called on every evaluation with the history entry.
+    ``loss_fn(net(X), Y)`` replaces the mean squared error for training *and* validation
+    (e.g. a Gaussian negative log-likelihood when the network also predicts log-variances,
+    :mod:`mlsurrogate.active`); ``None`` keeps the MSE.
     """
     X, Y = train
     Xv, Yv = val
@@ -178,7 +192,7 @@ def fit(
             idx = perm[j * b : (j + 1) * b]
             t0 = time.perf_counter()
             opt.zero_grad(set_to_none=True)
-            loss = F.mse_loss(net(X[idx]), Y[idx])
+            loss = (loss_fn or F.mse_loss)(net(X[idx]), Y[idx])
             loss.backward()
             opt.step()
             res.step_times_s.append(time.perf_counter() - t0)
@@ -186,7 +200,10 @@ def fit(
             n_running += 1
             it += 1
             if it % eval_every == 0 or it == max_iters:
-                val_loss = _broadcast_scalar(evaluate(net, Xv, Yv), ctx)
+                val_loss = _broadcast_scalar(
+                    evaluate(net, Xv, Yv) if loss_fn is None else _mean_loss(net, Xv, Yv, loss_fn),
+                    ctx,
+                )
                 if not math.isfinite(val_loss):
                     raise InvalidParameterError(
                         f"validation loss is {val_loss} at iteration {it}; lower train.lr"
@@ -281,7 +298,7 @@ def train_surrogate(
 def load_dataset(cfg: DataConfig) -> Dataset:
     """The data set a :class:`~mlsurrogate.config.DataConfig` names."""
     if cfg.source == "scan":
-        return read_scan_store(cfg.path)
+        return read_scan_store(cfg.path, missing=cfg.missing)
     return teacher_student(**asdict(cfg.synthetic))
 
 

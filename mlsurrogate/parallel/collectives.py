@@ -34,6 +34,7 @@ nowhere else.
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections import defaultdict
 from collections.abc import Callable
@@ -54,7 +55,9 @@ __all__ = [
     "backend_support",
     "copy_to_parallel",
     "get_rank",
+    "forget_backend_support",
     "get_world_size",
+    "override_backend_support",
     "raw_all_gather_last_dim",
     "raw_all_reduce",
     "raw_reduce_scatter_last_dim",
@@ -186,10 +189,12 @@ def _unsupported(exc: BaseException) -> bool:
 
 def _collective_error(op: str, group: Any, exc: BaseException) -> CollectiveError:
     backend = dist.get_backend(group) if _initialized() else "none"
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    text = re.sub(r"^\[[^\]]*\]\s*", "", text).split(". This is typically")[0].rstrip(".")
     return CollectiveError(
         f"{op} failed on rank {get_rank(group)} of {get_world_size(group)} (backend {backend}):"
-        f" {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}. A peer rank"
-        " probably died or did not reach this collective within the process-group timeout."
+        f" {text}. A peer rank probably died or did not reach this collective within the"
+        " process-group timeout."
     )
 
 
@@ -226,6 +231,23 @@ def backend_support(group: Any = None, device: torch.device | None = None) -> di
             result[name] = False
     _SUPPORT[key] = result
     return result
+
+
+def forget_backend_support() -> None:
+    """Drop the probe cache (called when the process group is destroyed)."""
+    _SUPPORT.clear()
+
+
+def override_backend_support(group: Any = None, **flags: bool) -> dict[str, bool]:
+    """Replace probed support flags, e.g. ``reduce_scatter_single=False`` to use the all-reduce
+    fallback on a backend whose native reduce-scatter is slow (gloo's is one all-reduce per
+    rank, phantom.md 8 pitfall 3). Local to this process: call it on every rank alike."""
+    unknown = set(flags) - {"all_gather_single", "reduce_scatter_single"}
+    if unknown:
+        raise ValueError(f"unknown collective flag(s) {sorted(unknown)}")
+    key = id(group) if group is not None else 0
+    _SUPPORT[key] = {**backend_support(group), **flags}
+    return _SUPPORT[key]
 
 
 # --------------------------------------------------------------------------------------------

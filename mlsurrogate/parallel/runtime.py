@@ -21,6 +21,7 @@ import contextlib
 import datetime
 import multiprocessing as mp
 import os
+import pickle
 import queue as queue_mod
 import shutil
 import tempfile
@@ -144,6 +145,9 @@ def init_distributed(
 
 def shutdown() -> None:
     """Destroy the default process group if there is one (safe to call twice)."""
+    from mlsurrogate.parallel.collectives import forget_backend_support
+
+    forget_backend_support()
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
 
@@ -154,6 +158,10 @@ def distributed(backend: str = "auto", timeout_s: float = 60.0, **kw: Any) -> It
     ctx = init_distributed(backend, timeout_s, **kw)
     try:
         yield ctx
+        # tear down together: a rank that destroys its group and exits while a peer still
+        # works can abort in gloo's C++ destructors ("terminate called without an active
+        # exception"); skipped on errors, where the peer may be gone
+        dist.barrier()
     finally:
         shutdown()
 
@@ -179,7 +187,9 @@ def _child(
             result = fn(ctx, *args)
         finally:
             shutdown()
-        out.put((rank, True, result))
+        # plain pickle: torch.multiprocessing would pass tensors as shared-memory handles that
+        # die with this process before the parent reads them
+        out.put((rank, True, pickle.dumps(result)))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which re-raises
         first = str(exc).splitlines()[0] if str(exc) else ""
         out.put((rank, False, (f"{type(exc).__name__}: {first}", traceback.format_exc())))
@@ -270,6 +280,6 @@ def _store(
     details: dict[int, str],
 ) -> None:
     if ok:
-        results[rank] = payload
+        results[rank] = pickle.loads(payload)
     else:
         failures[rank], details[rank] = payload
