@@ -130,7 +130,7 @@ def _existing_outcomes(
             store.append_manifest(_manifest_entry(
                 p, "ok", meta.get("wall_s"), meta.get("host"), meta.get("versions"),
                 meta.get("backend"), meta.get("residual"), data.observables,
-                adopted=True,
+                adopted=True, cpu_s=meta.get("cpu_s"),
             ))
         done[p.key] = Outcome(
             p.key, p.index, "ok", p.params, wall_s=_num(meta.get("wall_s")),
@@ -147,7 +147,7 @@ def _num(x: Any) -> float:
 def _manifest_entry(
     p: ScanPoint, status: str, wall_s: Any, host: Any, versions: Any, backend: Any,
     residual: Any, observables: dict[str, float], error: str | None = None,
-    adopted: bool = False,
+    adopted: bool = False, cpu_s: Any = None,
 ) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "key": p.key,
@@ -155,6 +155,7 @@ def _manifest_entry(
         "status": status,
         "path": f"points/{p.key}.npz" if status == "ok" else None,
         "wall_s": wall_s,
+        "cpu_s": cpu_s,
         "host": host,
         "versions": versions,
         "backend": backend,
@@ -183,13 +184,14 @@ def _store_record(store: ScanStore, p: ScanPoint, rec: PointRecord, simulator: s
         store.write_point(
             p.key,
             {"params": p.params, "simulator": simulator, "backend": rec.backend,
-             "residual": rec.residual, "wall_s": rec.wall_s, "host": rec.host,
+             "residual": rec.residual, "wall_s": rec.wall_s, "cpu_s": rec.cpu_s,
+             "host": rec.host,
              "versions": rec.versions, "time": now_iso()},
             rec.observables, rec.arrays,
         )
     store.append_manifest(_manifest_entry(
         p, rec.status, rec.wall_s, rec.host, rec.versions, rec.backend, rec.residual,
-        rec.observables, error=rec.error,
+        rec.observables, error=rec.error, cpu_s=rec.cpu_s,
     ))
     return Outcome(
         p.key, p.index, rec.status, p.params, wall_s=rec.wall_s, backend=rec.backend,

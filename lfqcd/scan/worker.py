@@ -68,6 +68,7 @@ class PointRecord:
     wall_s: float
     host: str
     versions: dict[str, str | None]
+    cpu_s: float = float("nan")
     backend: str = ""
     residual: float = float("nan")
     observables: dict[str, float] = dataclasses.field(default_factory=dict)
@@ -119,6 +120,7 @@ def run_point(task: PointTask) -> PointRecord:
     """
     host = f"{socket.gethostname()}:{os.getpid()}"
     t0 = time.perf_counter()
+    c0 = time.process_time()
     slot = (task.scan, task.simulator, task.resolution)
     coords = np.asarray(task.coords, dtype=float)
     warm = None
@@ -153,6 +155,7 @@ def run_point(task: PointTask) -> PointRecord:
     return PointRecord(
         key=task.key, index=task.index, status="ok",
         wall_s=time.perf_counter() - t0, host=host, versions=worker_versions(),
+        cpu_s=time.process_time() - c0,
         backend=str(out.backend), residual=float(out.residual),
         observables=observables,
         arrays=arrays,
