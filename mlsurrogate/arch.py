@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from lfqcd.errors import InvalidParameterError
 from mlsurrogate.errors import ParallelLayoutError
 
 __all__ = ["ACTIVATIONS", "GHOST_ACTIVATIONS", "MODES", "Arch", "validate_layout"]
@@ -66,8 +67,6 @@ class Arch:
     dtype: str = "float32"
 
     def __post_init__(self) -> None:
-        from lfqcd.errors import InvalidParameterError
-
         if self.mode not in MODES:
             raise InvalidParameterError(
                 f"unknown parallel mode {self.mode!r}; choose one of {', '.join(MODES)}"

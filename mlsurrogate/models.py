@@ -18,7 +18,6 @@ p-rank reference), so any checkpoint predicts without torch.distributed.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -102,6 +101,8 @@ class FFN(nn.Module):
 
 
 def load_state_strict(module: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
+    """``module.load_state_dict(state)`` that first lists every missing, unexpected or
+    mis-shaped tensor in one :class:`CheckpointMismatchError` (dtype is converted)."""
     own = module.state_dict()
     problems = [f"missing {k}" for k in own if k not in state]
     problems += [f"unexpected {k}" for k in state if k not in own]
@@ -294,8 +295,3 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 def load_surrogate(path: str | Path, expect_arch: Arch | None = None) -> Surrogate:
     """Shorthand for :meth:`Surrogate.load`."""
     return Surrogate.load(path, expect_arch)
-
-
-def check_finite(value: float, what: str) -> None:
-    if not math.isfinite(value):
-        raise InvalidParameterError(f"{what} is not finite ({value}); lower the learning rate")

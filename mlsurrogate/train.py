@@ -419,9 +419,13 @@ def run_training(
                    "cpu_s_per_rank": [r["cpu_s"] for r in per_rank]},
         "energy": {
             "measured": measured,
-            "modeled": modeled_energy(counted, [r["bytes_step"]["total_logical_bytes"]
-                                                for r in per_rank],
-                                      t_iter, result.n_iters, cfg.energy.coefficients()),
+            "modeled": {
+                **modeled_energy(counted, [r["bytes_step"]["total_logical_bytes"]
+                                           for r in per_rank],
+                                 t_iter, result.n_iters, cfg.energy.coefficients()),
+                "scope": "training iterations (median step time x iterations); validation "
+                         "passes and start-up excluded",
+            },
         },
     }
     out = Path(cfg.output.dir)
