@@ -50,6 +50,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from lfqcd.errors import ConfigError, InvalidParameterError
 
 DEFAULT_SIMULATOR = "heavy_meson.simulator:simulate"
@@ -350,8 +352,6 @@ def _parse_axis(name: str, spec: Any) -> Axis:
             raise InvalidParameterError(
                 f"design axis {name!r} is an empty range: start = stop = {start}"
             )
-        import numpy as np
-
         if log:
             if start <= 0 or stop <= 0:
                 raise InvalidParameterError(f"design axis {name!r}: log axis needs start, stop > 0")
