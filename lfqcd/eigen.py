@@ -8,7 +8,7 @@ Implementation notes
 * ``"dense"``  - LAPACK ``eigh`` on the densified matrix (small bases, reference);
 * ``"primme"`` - ``primme.eigsh`` with a Jacobi preconditioner (optional extra ``eig``);
 * ``"cupy"``   - ``cupyx.scipy.sparse.linalg.eigsh`` on the GPU (optional extra ``gpu-*``);
-* ``"auto"``   - dense below ``dense_max`` states, else cupy when a GPU is usable and the
+* ``"auto"``   - dense up to ``dense_max`` (200) states, else cupy when a GPU is usable and the
   matrix has >= 1e6 nonzeros (where the GPU wins, ecosystem.md 1.3), else scipy.
 
 Every backend returns eigenvalues in ascending order, eigenvectors as columns on the host, and
@@ -142,7 +142,7 @@ def solve(
     v0: np.ndarray | None = None,
     seed: int = 0,
     maxiter: int | None = None,
-    dense_max: int = 1500,
+    dense_max: int = 200,
 ) -> EigResult:
     """Lowest ``k`` eigenpairs of the Hermitian matrix ``H`` (SciPy/CuPy sparse or dense).
 

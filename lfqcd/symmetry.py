@@ -44,23 +44,24 @@ def jz_projector(basis: ChainBasis, jz: float) -> sp.csr_matrix:
 
 
 def jz_isometry(basis: ChainBasis, jz: float) -> sp.csr_matrix:
-    """Orthonormal basis (columns) of the ``j_z = jz`` block, one column per rotation orbit."""
+    """Orthonormal basis (columns) of the ``j_z = jz`` block, one column per rotation orbit.
+
+    Each orbit is represented by its lowest state index; the column is ``P_j`` applied to that
+    state, normalised (orbits whose projection vanishes contribute no column).
+    """
     P = jz_projector(basis, jz).tocsc()
     R = rotation_c4(basis).tocsr()
-    seen = np.zeros(basis.dim, dtype=bool)
-    cols = []
-    for i in range(basis.dim):
-        if seen[i]:
-            continue
-        # the orbit of state i under R (R maps basis states to basis states up to a phase)
-        j = i
-        for _ in range(4):
-            seen[j] = True
-            j = int(R.indices[R.indptr[j]])  # R as <i|R|j> has one entry per column too
-        col = P[:, i]
-        norm = np.sqrt(abs(col.multiply(col.conj()).sum()))
-        if norm > 1e-10:
-            cols.append(col / norm)
-    if not cols:
+    image = R.indices[R.indptr[:-1]]  # R is a phase-permutation: one entry per row
+    rep = np.arange(basis.dim)
+    j = np.arange(basis.dim)
+    for _ in range(3):
+        j = image[j]
+        rep = np.minimum(rep, j)
+    reps = np.unique(rep)
+    cols = P[:, reps]
+    norms = np.sqrt(np.asarray(abs(cols.multiply(cols.conj())).sum(axis=0)).ravel())
+    keep = norms > 1e-10
+    if not np.any(keep):
         raise InvalidParameterError(f"the j_z = {jz} block of this basis is empty")
-    return sp.hstack(cols, format="csr")
+    V = cols[:, np.flatnonzero(keep)] @ sp.diags(1.0 / norms[keep])
+    return sp.csr_matrix(V)
