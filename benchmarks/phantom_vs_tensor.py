@@ -5,10 +5,12 @@
 (a) Equal width: p in {1, 2, 4}, n in {1024, 2048}, k in {m/32, m/8, m/4} (m = n/p), depth
     L = 2, batch b = 64, fp32. Per configuration: median wall time of a full training
     iteration (forward, backward, Adam; >= 20 timed iterations after 5 warm-up ones, each
-    between two dist.barrier() calls), GEMM FLOPs per rank counted with FlopCounterMode, bytes
-    sent per rank counted by the collective wrappers (both checked against the analytic model
-    of phantom.md 3), and the modeled energy per iteration (phantom.md 3.2); reported as PP/TP
-    ratios next to the formula ratios 1/p + kp/n and k/m.
+    between two dist.barrier() calls, taken in 4 rounds interleaved over the configurations
+    of the same p so that other load on the machine hits TP and PP alike), GEMM FLOPs per
+    rank counted with FlopCounterMode, bytes sent per rank counted by the collective wrappers
+    (both checked against the analytic model of phantom.md 3), and the modeled energy per
+    iteration (phantom.md 3.2); reported as PP/TP ratios next to the formula ratios
+    1/p + kp/n and k/m.
 (b) Equal loss: the synthetic teacher-student task of runs/train_phantom.toml. The TP
     baseline (n=1024, p=4) trains for a fixed budget; the target ℓ* is 1.1 x its best held-out
     MSE. Every other run (TP p=2, PP at p=4 and p=2, a smaller PP model at p=2) trains until
@@ -65,29 +67,31 @@ def _step(net: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: 
 
 
 def _equal_width_worker(ctx: DistContext, archs: list[dict[str, Any]], b: int, iters: int,
-                        warmup: int) -> list[dict[str, Any]]:
-    out = []
+                        warmup: int, rounds: int = 4) -> list[dict[str, Any]]:
+    """Time every configuration in interleaved rounds, so that load from other jobs on a
+    shared machine affects TP and PP alike; ``iters`` timed iterations per configuration."""
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(b, D_IN, generator=gen), torch.randn(b, D_OUT, generator=gen)
+    runs = []
     for a in archs:
-        arch = Arch(**a)
-        net = build_network(arch, ctx)
+        net = build_network(Arch(**a), ctx)
         opt = torch.optim.Adam(net.parameters(), lr=1e-4)
-        gen = torch.Generator().manual_seed(0)
-        x, y = torch.randn(b, D_IN, generator=gen), torch.randn(b, D_OUT, generator=gen)
         for _ in range(warmup):
             _step(net, opt, x, y)
-        probe = instrumented_step(net, x, y)
-        times = []
-        for _ in range(iters):
-            dist.barrier()
-            t0 = time.perf_counter()
-            _step(net, opt, x, y)
-            dist.barrier()
-            times.append(time.perf_counter() - t0)
-        out.append({"arch": a, "flops": probe["flops"],
-                    "bytes": probe["bytes"]["total_logical_bytes"],
-                    "wire": probe["bytes"]["total_wire_bytes"],
-                    "median_s": statistics.median(times)})
-    return out
+        runs.append((net, opt, instrumented_step(net, x, y), []))
+    per_round = -(-iters // rounds)
+    for _ in range(rounds):
+        for net, opt, _probe, times in runs:
+            for _ in range(per_round):
+                dist.barrier()
+                t0 = time.perf_counter()
+                _step(net, opt, x, y)
+                dist.barrier()
+                times.append(time.perf_counter() - t0)
+    return [{"arch": a, "flops": probe["flops"], "bytes": probe["bytes"]["total_logical_bytes"],
+             "wire": probe["bytes"]["total_wire_bytes"], "median_s": statistics.median(times),
+             "n_timed": len(times)}
+            for a, (_net, _opt, probe, times) in zip(archs, runs, strict=True)]
 
 
 def equal_width(ns: list[int], ps: list[int], b: int, iters: int, warmup: int) -> list[dict[str, Any]]:
@@ -270,15 +274,18 @@ def main() -> None:
     if args.quick:
         ns, n_samples, big, small, args.budget = [256], 2048, 256, 128, 200
     print(f"machine: {machine()}", flush=True)
-    results: dict[str, Any] = {"machine": machine()}
+    results: dict[str, Any] = {"machine": machine(), "load_start": os.getloadavg()[0]}
     t0 = time.perf_counter()
     if not args.skip_a:
         rows = equal_width(ns, [1, 2, 4], b_a, max(args.iters, 20), 5)
         results["equal_width"] = rows
     if not args.skip_b:
         results["equal_loss"] = equal_loss(args.budget, 128, n_samples, 25, big, small)
+    results["load_end"] = os.getloadavg()[0]
     print()
-    print(f"Machine: {results['machine']}.")
+    print(f"Machine: {results['machine']}; 1-minute load average {results['load_start']:.1f} at "
+          f"start, {results['load_end']:.1f} at end (values above the rank count mean other jobs "
+          "shared the cores).")
     if "equal_width" in results:
         print(f"\n(a) Equal width: L=2 hidden layers, b={b_a}, fp32, d_in={D_IN}, d_out={D_OUT}; "
               "time = median of >= 20 training iterations (fwd+bwd+Adam) between barriers.\n")
