@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from lfqcd import operators as ops
+from lfqcd.backend import gpu_available
 from lfqcd.basis import DEFAULT_MEMORY_LIMIT, ChainBasis, static_basis, static_sector_size
 from lfqcd.couplings import Couplings
 from lfqcd.eigen import EigResult, solve
@@ -216,8 +217,11 @@ class HeavyLightModel:
         tol: float = 1e-10,
     ) -> Solution:
         """Lowest ``n_states`` eigenpairs of the block at ``couplings`` (warm start with ``v0``)."""
-        H = self.hamiltonian(couplings, m0_sq)
-        res: EigResult = solve(H, n_states, backend=backend, v0=v0, tol=tol)
+        on_gpu = backend == "cupy" or (backend == "auto" and gpu_available()
+                                         and self.pieces.nnz >= 1_000_000)
+        # on a GPU the pieces stay on the device across coupling points (combined there)
+        H = self.pieces.combine(self.coefficients(couplings, m0_sq), device=on_gpu)
+        res: EigResult = solve(H, n_states, backend="cupy" if on_gpu else backend, v0=v0, tol=tol)
         full = self.pieces.lift(res.eigenvectors)
         full = np.asarray(full)
         s0 = self.basis.sector_slice(0)

@@ -47,3 +47,11 @@ def to_numpy(x: Any) -> np.ndarray:
     if hasattr(x, "get"):
         return x.get()
     return np.asarray(x)
+
+
+def to_device_csr(matrix: Any) -> Any:
+    """Copy a SciPy sparse matrix to the GPU as a ``cupyx.scipy.sparse.csr_matrix``."""
+    import cupyx.scipy.sparse as csp
+    import scipy.sparse as sp
+
+    return csp.csr_matrix(sp.csr_matrix(matrix))

@@ -47,8 +47,12 @@ class PieceSum:
     def names(self) -> tuple[str, ...]:
         return tuple(self.pieces)
 
-    def combine(self, coefficients: Mapping[str, float]) -> sp.csr_matrix:
-        """``sum_i c_i O_i``; every piece must get a finite coefficient (0 is allowed)."""
+    def combine(self, coefficients: Mapping[str, float], device: bool = False) -> sp.csr_matrix:
+        """``sum_i c_i O_i``; every piece must get a finite coefficient (0 is allowed).
+
+        ``device=True`` sums copies of the pieces kept on the GPU (made once, on first use) and
+        returns a CuPy sparse matrix: the pieces stay on the device across coupling points.
+        """
         missing = set(self.pieces) - set(coefficients)
         extra = set(coefficients) - set(self.pieces)
         if missing or extra:
@@ -56,8 +60,9 @@ class PieceSum:
                 f"coefficients do not match the pieces: missing {sorted(missing)}, "
                 f"unknown {sorted(extra)}"
             )
+        pieces = self._on_device() if device else self.pieces
         H = None
-        for name, op in self.pieces.items():
+        for name, op in pieces.items():
             c = float(coefficients[name])
             if not np.isfinite(c):
                 raise InvalidParameterError(f"coefficient of {name!r} is not finite: {c}")
@@ -65,8 +70,15 @@ class PieceSum:
                 continue
             H = c * op if H is None else H + c * op
         if H is None:
-            H = sp.csr_matrix((self.dim, self.dim), dtype=self.dtype)
+            H = 0.0 * next(iter(pieces.values()))
         return H.tocsr()
+
+    def _on_device(self) -> dict:
+        if getattr(self, "_device_pieces", None) is None:
+            from lfqcd.backend import to_device_csr
+
+            self._device_pieces = {k: to_device_csr(p) for k, p in self.pieces.items()}
+        return self._device_pieces
 
     def lift(self, vectors: np.ndarray) -> np.ndarray:
         """Map block vectors (columns) to the full basis (identity without an isometry)."""

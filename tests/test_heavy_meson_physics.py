@@ -180,3 +180,14 @@ def test_zero_link_identities_virial_and_lambda_b():
         # physics.md J.2: int phi dkappa = 2.174 for m = 1 (with the tail correction)
         assert obs.phi0_integral(model.basis, c, G=1.0) == pytest.approx(2.174, abs=1e-2)
     assert errs[1] < errs[0] < 0.05  # the virial identity improves with the grid
+
+
+@pytest.mark.gpu
+def test_gpu_solve_keeps_pieces_on_device_and_matches_cpu():
+    model = HeavyLightModel(Resolution(0.4, 8.0))
+    cpu = model.solve(ILL, 2, m0_sq=1.6, backend="scipy")
+    gpu = model.solve(ILL, 2, m0_sq=1.6, backend="cupy")
+    np.testing.assert_allclose(gpu.lambda_bar, cpu.lambda_bar, atol=1e-8)
+    assert model.pieces._device_pieces is not None  # reused by the next point
+    again = model.solve(ILL.replace(t_F=0.45), 1, m0_sq=1.6, backend="cupy")
+    assert np.isfinite(again.lambda_bar[0])
