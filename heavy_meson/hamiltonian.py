@@ -22,16 +22,18 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from lfqcd import __version__
 from lfqcd import operators as ops
 from lfqcd.backend import gpu_available
 from lfqcd.basis import DEFAULT_MEMORY_LIMIT, ChainBasis, static_basis, static_sector_size
 from lfqcd.couplings import Couplings
 from lfqcd.eigen import EigResult, solve
-from lfqcd.errors import BasisTooLargeError, InvalidParameterError
+from lfqcd.errors import BasisTooLargeError, InvalidParameterError, ResultFileError
 from lfqcd.hamiltonian import PieceSum
 from lfqcd.symmetry import jz_isometry
 
@@ -143,7 +145,8 @@ class HeavyLightModel:
     """
 
     def __init__(self, resolution: Resolution, jz: float | None = 0.5,
-                 memory_limit: int = DEFAULT_MEMORY_LIMIT, max_links: int = 1) -> None:
+                 memory_limit: int = DEFAULT_MEMORY_LIMIT, max_links: int = 1,
+                 cache_dir: str | Path | None = None) -> None:
         if max_links not in (0, 1):
             raise InvalidParameterError(
                 f"the femtoworm operator has at most one link; max_links={max_links} is not 0 or 1"
@@ -152,33 +155,56 @@ class HeavyLightModel:
         t0 = time.perf_counter()
         self.resolution = resolution
         self.jz = jz
+        self.max_links = max_links
         self.basis: ChainBasis = static_basis(resolution.h, resolution.kappa_max,
                                               max_links=max_links, spin=True,
                                               memory_limit=memory_limit)
-        b = self.basis
-        pieces = {
-            "kinetic": ops.light_momentum(b),  # physics.md D.1: kappa_tot
-            "m0_sq": ops.inverse_momentum(b, "quark", sector=0),  # C.3, sector-0 kinetic mass
-            "m_sq": ops.inverse_momentum(b, "quark", sector=1),  # C.3, sector-1 kinetic mass
-            "mu_sq": ops.inverse_momentum(b, "links"),  # C.3 link mass
-            "G": ops.coulomb(b),  # C.2 / C.7 (static source, Qbar-L, L-q)
-            "t_F": ops.link_emission(b, helicity_flip=True),  # C.4
-            "t_NF": ops.link_emission(b, helicity_flip=False),  # C.4
-            "w_FF": ops.link_swap(b, "FF"),  # C.5a
-            "w_NN": ops.link_swap(b, "NN"),  # C.5a
-            "w_FN": ops.link_swap(b, "FN"),  # C.5a
-        }
-        self._full_pieces = pieces
-        self.pieces = PieceSum(pieces, None if jz is None else jz_isometry(b, jz))
+        self._full_pieces: dict | None = None
+        cache = None if cache_dir is None else Path(cache_dir) / self._cache_name()
+        if cache is not None and cache.is_file():
+            try:
+                self.pieces = PieceSum.load(cache)
+            except ResultFileError:
+                cache.unlink()  # corrupt or truncated: rebuild below
+        if not hasattr(self, "pieces"):
+            iso = None if jz is None else jz_isometry(self.basis, jz)
+            self.pieces = PieceSum(self.full_pieces(), iso)
+            if cache is not None:
+                self.pieces.save(cache)
         self.build_s = time.perf_counter() - t0
+
+    def _cache_name(self) -> str:
+        r = self.resolution
+        return (f"femtoworm_h{r.h:.6g}_kmax{r.kappa_max:.6g}_links{self.max_links}_jz{self.jz}"
+                f"_v{__version__}.npz")
+
+    def full_pieces(self) -> dict:
+        """The coupling-free pieces on the full basis (built on first use)."""
+        if self._full_pieces is None:
+            b = self.basis
+            self._full_pieces = {
+                "kinetic": ops.light_momentum(b),  # physics.md D.1: kappa_tot
+                "m0_sq": ops.inverse_momentum(b, "quark", sector=0),  # C.3, sector-0 mass
+                "m_sq": ops.inverse_momentum(b, "quark", sector=1),  # C.3, sector-1 mass
+                "mu_sq": ops.inverse_momentum(b, "links"),  # C.3 link mass
+                "G": ops.coulomb(b),  # C.2 / C.7 (static source, Qbar-L, L-q)
+                "t_F": ops.link_emission(b, helicity_flip=True),  # C.4
+                "t_NF": ops.link_emission(b, helicity_flip=False),  # C.4
+                "w_FF": ops.link_swap(b, "FF"),  # C.5a
+                "w_NN": ops.link_swap(b, "NN"),  # C.5a
+                "w_FN": ops.link_swap(b, "FN"),  # C.5a
+            }
+        return self._full_pieces
 
     def with_jz(self, jz: float | None) -> HeavyLightModel:
         """The same resolution in another ``j_z`` block, sharing the basis and the pieces."""
         other = object.__new__(HeavyLightModel)
         other.resolution, other.jz, other.basis = self.resolution, jz, self.basis
-        other._full_pieces = self._full_pieces
+        other.max_links = self.max_links
+        other._full_pieces = self.full_pieces()
         t0 = time.perf_counter()
-        other.pieces = PieceSum(self._full_pieces, None if jz is None else jz_isometry(self.basis, jz))
+        other.pieces = PieceSum(other._full_pieces,
+                                None if jz is None else jz_isometry(self.basis, jz))
         other.build_s = time.perf_counter() - t0
         return other
 

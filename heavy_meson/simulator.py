@@ -10,12 +10,16 @@ state when the engine passes one).
 Inputs (``parameter_defaults``): the couplings of :mod:`lfqcd.couplings` (defaults: the
 ``illustrative`` preset), the resolution ``h``, ``kappa_max``, and the renormalisation:
 ``condition`` (``lambda_bar`` | ``none`` | ``fixed``) with ``lambda_bar_target`` or ``m0_sq``.
+
+Set ``LFQCD_OPERATOR_CACHE=DIR`` to also keep the projected pieces on disk (one ``.npz`` per
+resolution and code version, written atomically; a corrupt file is rebuilt).
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -75,7 +79,8 @@ def validate(point: Mapping[str, Any]) -> None:
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
 def _model(resolution: Resolution) -> HeavyLightModel:
-    return HeavyLightModel(resolution, jz=0.5)
+    # optional on-disk cache of the projected operator pieces, shared by workers and runs
+    return HeavyLightModel(resolution, jz=0.5, cache_dir=os.environ.get("LFQCD_OPERATOR_CACHE"))
 
 
 def clear_cache() -> None:

@@ -7,12 +7,15 @@ costs only a few sparse additions - the operator reuse that makes scans cheap (e
 
 from __future__ import annotations
 
+import os
+import zipfile
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
-from lfqcd.errors import InvalidParameterError
+from lfqcd.errors import InvalidParameterError, ResultFileError
 
 
 class PieceSum:
@@ -85,6 +88,39 @@ class PieceSum:
         if self.isometry is None:
             return vectors
         return self.isometry @ vectors
+
+    def save(self, path: str | Path) -> None:
+        """Write the (projected) pieces and the isometry to one ``.npz``, atomically."""
+        path = Path(path)
+        arrays: dict[str, np.ndarray] = {"names": np.array(self.names)}
+        mats = dict(self.pieces)
+        if self.isometry is not None:
+            mats["__isometry__"] = self.isometry
+        for name, m in mats.items():
+            m = m.tocsr()
+            arrays[f"{name}.data"], arrays[f"{name}.indices"] = m.data, m.indices
+            arrays[f"{name}.indptr"], arrays[f"{name}.shape"] = m.indptr, np.array(m.shape)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> PieceSum:
+        """Read pieces written by :meth:`save`; a truncated/corrupt file raises ResultFileError."""
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                def mat(name: str) -> sp.csr_matrix:
+                    return sp.csr_matrix((z[f"{name}.data"], z[f"{name}.indices"],
+                                          z[f"{name}.indptr"]), shape=tuple(z[f"{name}.shape"]))
+
+                pieces = {str(n): mat(str(n)) for n in z["names"]}
+                iso = mat("__isometry__") if "__isometry__.data" in z.files else None
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+            raise ResultFileError(f"operator cache {str(path)!r} is unreadable ({exc})") from exc
+        obj = cls(pieces)
+        obj.isometry = iso
+        return obj
 
     @property
     def nnz(self) -> int:

@@ -191,3 +191,19 @@ def test_gpu_solve_keeps_pieces_on_device_and_matches_cpu():
     assert model.pieces._device_pieces is not None  # reused by the next point
     again = model.solve(ILL.replace(t_F=0.45), 1, m0_sq=1.6, backend="cupy")
     assert np.isfinite(again.lambda_bar[0])
+
+
+def test_operator_disk_cache_round_trip_and_corruption(tmp_path):
+    res = Resolution(0.5, 6.0)
+    built = HeavyLightModel(res, cache_dir=tmp_path)
+    files = list(tmp_path.glob("femtoworm_*.npz"))
+    assert len(files) == 1
+    loaded = HeavyLightModel(res, cache_dir=tmp_path)
+    assert loaded._full_pieces is None  # nothing rebuilt
+    a = built.solve(ILL, 2, m0_sq=1.5).lambda_bar
+    b = loaded.solve(ILL, 2, m0_sq=1.5).lambda_bar
+    np.testing.assert_allclose(a, b, atol=1e-12)
+    files[0].write_bytes(files[0].read_bytes()[:100])  # truncate: detected and rebuilt
+    again = HeavyLightModel(res, cache_dir=tmp_path)
+    np.testing.assert_allclose(again.solve(ILL, 2, m0_sq=1.5).lambda_bar, a, atol=1e-12)
+    assert again.with_jz(-0.5).solve(ILL, 1, m0_sq=1.5).lambda_bar[0] == pytest.approx(a[0], abs=1e-10)
