@@ -150,47 +150,35 @@ def _coulomb_row(i, args, cols, vals):  # pragma: no cover - numba
                 if j != v and not (j == nl + 1 and static == 2):
                     idx_others += (units[j] + 1) // 2  # link 2a -> a; quark 2b - 1 -> b
             umax = 2 * (n_cut - idx_others) - (0 if v_link else 1)
-            u = start
-            while u <= umax:
-                if u != units[v]:
-                    kp = 0.5 * h * u
-                    val = -_cell_kernel(kv, kp, h)
-                    if v_link:
-                        val *= _link_factor(kv, kp)
-                    new = units.copy()
-                    new[v] = u
-                    key = _pack_units(nl, hq[i], hqb[i], new, d, static)
-                    t = find_state(keys, key)
-                    if t >= 0:
-                        cols[n] = t
-                        vals[n] = val
-                        n += 1
-                u += 2
+            o_moves = False
+            ptot = 0
+            kP = 0.0
         else:
+            # dynamic pair: k' runs over (0, P), the partner takes P - k'
             ptot = units[v] + units[o]
             kP = 0.5 * h * ptot
             diag += 4.0 / h - 1.0 / kv - 1.0 / (kP - kv)
-            omin = 2 if o_link else 1
-            u = start
-            while ptot - u >= omin:
-                if u != units[v]:
-                    kp = 0.5 * h * u
-                    ko, kop = kP - kv, kP - kp
-                    val = -_cell_kernel(kv, kp, h)
-                    if v_link:
-                        val *= _link_factor(kv, kp)
-                    if o_link:
-                        val *= _link_factor(ko, kop)
-                    new = units.copy()
-                    new[v] = u
+            umax = ptot - (2 if o_link else 1)
+            o_moves = True
+        u = start
+        while u <= umax:
+            if u != units[v]:
+                kp = 0.5 * h * u
+                val = -_cell_kernel(kv, kp, h)
+                if v_link:
+                    val *= _link_factor(kv, kp)
+                new = units.copy()
+                new[v] = u
+                if o_moves:
                     new[o] = ptot - u
-                    key = _pack_units(nl, hq[i], hqb[i], new, d, static)
-                    t = find_state(keys, key)
-                    if t >= 0:
-                        cols[n] = t
-                        vals[n] = val
-                        n += 1
-                u += 2
+                    if o_link:
+                        val *= _link_factor(kP - kv, kP - kp)
+                t = find_state(keys, _pack_units(nl, hq[i], hqb[i], new, d, static))
+                if t >= 0:
+                    cols[n] = t
+                    vals[n] = val
+                    n += 1
+            u += 2
     cols[n] = i
     vals[n] = diag
     return n + 1
