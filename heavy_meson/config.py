@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from heavy_meson.hamiltonian import Resolution
 from heavy_meson.renormalization import RenormalizationCondition
 from lfqcd.couplings import Couplings, get_preset
 from lfqcd.errors import ConfigError, InvalidParameterError
+from lfqcd.tomlio import read_toml
 from lfqcd.units import check_units
 
 _SCHEMA: dict[str, set[str]] = {
@@ -141,14 +141,8 @@ def config_from_dict(raw: dict[str, Any]) -> RunConfig:
 
 def load_config(path: str | Path) -> RunConfig:
     """Read and validate a TOML run configuration."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"run configuration {str(p)!r} does not exist")
-    try:
-        raw = tomllib.loads(p.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
+    raw = read_toml(path, "run configuration")
     try:
         return config_from_dict(raw)
     except InvalidParameterError as exc:
-        raise ConfigError(f"{p}: {exc}") from exc
+        raise ConfigError(f"{path}: {exc}") from exc

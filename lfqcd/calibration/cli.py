@@ -13,7 +13,6 @@ import argparse
 import dataclasses
 import json
 import os
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import numpy as np
 
 from lfqcd import __version__
 from lfqcd.errors import ConfigError
+from lfqcd.tomlio import read_toml
 
 _SCHEMA = {"setup": {"k_total", "p_cov", "t_ratio", "string_h", "string_kappa_max"},
            "targets": {"sqrt_sigma", "m_pi", "m_rho", "f_pi", "c2", "tol_sigma", "tol_m_pi",
@@ -32,12 +32,7 @@ _SCHEMA = {"setup": {"k_total", "p_cov", "t_ratio", "string_h", "string_kappa_ma
 def load_calibration_config(path: str | Path) -> dict[str, Any]:
     """Parse and validate the calibration TOML (unknown sections/keys are refused)."""
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"calibration configuration {str(p)!r} does not exist")
-    try:
-        raw = tomllib.loads(p.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
+    raw = read_toml(p, "calibration configuration")
     for sec, val in raw.items():
         if sec not in _SCHEMA:
             raise ConfigError(f"{p}: unknown section [{sec}]; allowed: {', '.join(_SCHEMA)}")

@@ -1,0 +1,20 @@
+"""Reading TOML configuration files with one clear error for every failure."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from lfqcd.errors import ConfigError
+
+
+def read_toml(path: str | Path, what: str = "configuration") -> dict[str, Any]:
+    """Parse ``path``; a missing file or invalid TOML raises :class:`ConfigError` naming it."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{what} {str(p)!r} does not exist")
+    try:
+        return tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
