@@ -141,6 +141,20 @@ class RunResult:
                             "unit": f"GeV^{p:g}"}
         return out
 
+    def _tables(self) -> dict[str, Any]:
+        """xi(w) extrapolated; LCDA and momentum distributions at the finest resolution."""
+        tables: dict[str, Any] = {
+            "isgur_wise": {"w": self.w.tolist(), "xi": self.xi_extrapolated.tolist(),
+                           "error": self.xi_error.tolist()},
+        }
+        fin = self.finest
+        if fin is not None and fin.lcda is not None:
+            tables["lcda"] = {"resolution": fin.resolution.to_dict(),
+                              "omega": fin.lcda[0].tolist(), "phi_plus": fin.lcda[1].tolist()}
+            tables["pdf"] = {"resolution": fin.resolution.to_dict(),
+                             **{k: v.tolist() for k, v in fin.distributions.items()}}
+        return tables
+
     def to_dict(self) -> dict[str, Any]:
         fin = self.finest
         return {
@@ -163,10 +177,7 @@ class RunResult:
                 for key in SCALARS
             },
             "physical_units": self.physical(),
-            "tables": {
-                "isgur_wise": {"w": self.w.tolist(), "xi": self.xi_extrapolated.tolist(),
-                               "error": self.xi_error.tolist()},
-            },
+            "tables": self._tables(),
             "failed_resolutions": [r.to_dict() for r in self.per_resolution if r.status != "ok"],
         }
 

@@ -50,6 +50,10 @@ def test_cli_run_writes_tables_plots_and_full_record(tmp_path, capsys):
         assert len(o["per_resolution"]) == 3 and o["finest"] is not None
         assert o["error"] >= 0 and "extrapolated" in o
     assert res["observables"]["lambda_bar"]["extrapolated"] == pytest.approx(0.8, abs=1e-6)
+    tables = res["tables"]
+    assert len(tables["isgur_wise"]["xi"]) == 11
+    assert len(tables["lcda"]["omega"]) == len(tables["lcda"]["phi_plus"]) > 5
+    assert {"y", "f_Q", "k_q", "f_q", "k_L", "f_L"} <= set(tables["pdf"])
     with open(out / "isgur_wise.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 11 and float(rows[0]["xi"]) == pytest.approx(1.0, abs=1e-9)
