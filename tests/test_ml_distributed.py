@@ -53,6 +53,7 @@ def _run(net: torch.nn.Module, arch: Arch) -> dict[str, Any]:
         opt.step()
     res["params"] = {n: p.detach().clone() for n, p in net.named_parameters()}
     res["out_after"] = net(x).detach().clone()
+    res["exported"] = net.export_state()  # collective for TP/PP: the checkpoint "state"
     return res
 
 
@@ -105,6 +106,10 @@ def test_phantom_two_ranks_equal_virtual_reference() -> None:
                 assert max_abs(res["grads"][name], ref["grads"][ref_name]) < TOL32, name
                 assert max_abs(res["params"][name], ref["params"][ref_name]) < TOL32, name
             _check_costs(res, arch, fallback=case.get("fallback", False))
+            assert len(res["exported"]) == 2  # every rank's shard, loadable by the reference
+            for mine, theirs in zip(res["exported"], ref["exported"], strict=True):
+                assert mine.keys() == theirs.keys()
+                assert all(max_abs(mine[k], theirs[k]) < TOL32 for k in mine)
 
 
 TP_CASES = [
@@ -143,6 +148,9 @@ def test_tensor_parallel_two_ranks_equal_dense_model() -> None:
                 assert max_abs(res["grads"][name], ref["grads"][ref_name][sl]) < TOL32, name
                 assert max_abs(res["params"][name], ref["params"][ref_name][sl]) < TOL32, name
             _check_costs(res, arch)
+            exported = res["exported"]  # gathered master weights == the dense state dict
+            assert exported.keys() == ref["exported"].keys()
+            assert all(max_abs(exported[k], ref["exported"][k]) < TOL32 for k in exported)
 
 
 def _dies_or_hangs(ctx: Any, mode: str) -> str:
