@@ -256,7 +256,6 @@ class HeavyLightModel:
             if abs(amp) > 1e-14:
                 phase = np.conj(amp) / abs(amp)
                 full[:, j] *= phase
-                res.eigenvectors[:, j] *= phase
         return Solution(
             lambda_bar=res.eigenvalues / 2.0,
             vectors=full,

@@ -26,6 +26,9 @@ class PieceSum:
     pieces : mapping name -> sparse matrix (all the same shape).
     isometry : optional ``(n_full, n_block)`` matrix ``V`` with orthonormal columns; when given,
         every piece is stored projected, ``V^H O V``, and :meth:`lift` maps block vectors back.
+        If a diagonal re-phasing of the block basis makes every piece real (:func:`real_gauge`),
+        it is applied to ``V`` and the pieces are stored real: real symmetric Lanczos is about
+        twice as fast as the complex Hermitian route and needs half the memory.
     """
 
     def __init__(self, pieces: Mapping[str, sp.spmatrix], isometry: sp.spmatrix | None = None):
@@ -39,6 +42,11 @@ class PieceSum:
             V = self.isometry
             VH = V.conj().T.tocsr()
             pieces = {k: (VH @ p @ V).tocsr() for k, p in pieces.items()}
+            gauge = real_gauge(pieces)
+            if gauge is not None:  # re-phase the block basis: every piece becomes real
+                D = sp.diags(gauge)
+                self.isometry = (V @ D).tocsr()
+                pieces = {k: (D.conj() @ p @ D).real.tocsr() for k, p in pieces.items()}
         dtype = np.result_type(*(p.dtype for p in pieces.values()))
         self.pieces: dict[str, sp.csr_matrix] = {k: p.astype(dtype).tocsr() for k, p in pieces.items()}
         for p in self.pieces.values():
@@ -125,3 +133,49 @@ class PieceSum:
     @property
     def nnz(self) -> int:
         return int(sum(p.nnz for p in self.pieces.values()))
+
+
+def real_gauge(pieces: Mapping[str, sp.spmatrix], tol: float = 1e-12) -> np.ndarray | None:
+    """Phases ``d`` such that ``D^H O D`` (``D = diag(d)``) is real for every piece, or None.
+
+    The phases are fixed along a breadth-first spanning forest of the union of the pieces'
+    nonzero patterns (each edge's phase taken from the first piece that has it), then every
+    piece is checked; real input returns None (nothing to do).
+    """
+    if all(not np.iscomplexobj(p.data) for p in pieces.values()):
+        return None
+    mats = [sp.csr_matrix(p) for p in pieces.values()]
+    n = mats[0].shape[0]
+    # one representative complex entry per edge: the first piece (in order) that has the edge
+    edge = None
+    for m in mats:
+        mm = m.copy()
+        mm.data = np.where(np.abs(mm.data) > tol, mm.data, 0)
+        mm.eliminate_zeros()
+        if edge is None:
+            edge = mm.astype(np.complex128)
+        else:
+            free = (abs(edge) > 0).astype(np.int8)
+            edge = edge + (mm - mm.multiply(free)).astype(np.complex128)
+    edge = edge.tocsr()
+    phase = np.zeros(n, dtype=np.complex128)
+    for root in range(n):
+        if phase[root] != 0:
+            continue
+        phase[root] = 1.0
+        stack = [root]
+        while stack:
+            i = stack.pop()
+            for jj in range(edge.indptr[i], edge.indptr[i + 1]):
+                j = edge.indices[jj]
+                if phase[j] == 0:
+                    v = edge.data[jj]
+                    phase[j] = phase[i] * np.conj(v) / abs(v)
+                    stack.append(j)
+    D = sp.diags(phase)
+    for m in mats:
+        t = (D.conj() @ m @ D).tocsr()
+        scale = max(1.0, float(np.abs(t.data).max(initial=0.0)))
+        if np.abs(t.data.imag).max(initial=0.0) > 1e-10 * scale:
+            return None
+    return phase
