@@ -67,6 +67,18 @@ class RenormalizationCondition:
         return dataclasses.asdict(self)
 
 
+def _first_order_guess(model: HeavyLightModel, new: Couplings, old: Couplings, m0_old: float,
+                       v: np.ndarray) -> float:
+    """``m0_sq`` that keeps the energy fixed to first order when the couplings move old -> new."""
+    c_new, c_old = model.coefficients(new, m0_old), model.coefficients(old, m0_old)
+    norm = float(np.real(np.vdot(v, v)))
+    if norm <= 0:
+        return m0_old
+    d_energy = sum((c_new[k] - c_old[k]) * model.expectation(k, v) for k in c_new if k != "m0_sq")
+    slope = model.expectation("m0_sq", v)
+    return m0_old - d_energy / slope if slope > 1e-12 * norm else m0_old
+
+
 @dataclasses.dataclass
 class Renormalized:
     solution: Solution
@@ -83,8 +95,15 @@ def renormalized_solve(
     m0_guess: float | None = None,
     v0: np.ndarray | None = None,
     max_iter: int = 40,
+    previous: Couplings | None = None,
 ) -> Renormalized:
-    """Solve ``model`` at ``couplings`` with ``m_0^2`` set by ``condition``."""
+    """Solve ``model`` at ``couplings`` with ``m_0^2`` set by ``condition``.
+
+    Warm start: ``v0`` (block vector) and ``m0_guess`` from a nearby solved point; when that
+    point's ``previous`` couplings are given too, the guess is first moved by first-order
+    perturbation theory, ``dE = sum_k dc_k <O_k> + dm0 <O_m0> = 0`` (Hellmann-Feynman), which
+    saves Newton iterations in scans.
+    """
     if condition.kind == "none":
         return Renormalized(model.solve(couplings, n_states, None, backend, v0), couplings.m**2, 0)
     if condition.kind == "fixed":
@@ -93,6 +112,8 @@ def renormalized_solve(
 
     target = float(condition.target)
     x = couplings.m**2 if m0_guess is None else float(m0_guess)
+    if previous is not None and m0_guess is not None and v0 is not None:
+        x = _first_order_guess(model, couplings, previous, x, v0)
     lo, hi = -math.inf, math.inf  # bracket on m0_sq: f(lo) < 0 < f(hi)
     history: list[tuple[float, float]] = []
     for it in range(1, max_iter + 1):

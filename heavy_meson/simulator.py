@@ -93,13 +93,13 @@ def simulate(point: Mapping[str, Any], *, warm_start: object | None = None) -> S
     res, couplings, condition = _parse(point)
     backend = str(point.get("backend", "auto"))
     model = _model(res)
-    v0, m0_guess = None, None
-    if isinstance(warm_start, tuple) and len(warm_start) == 2:
-        vec, m0_prev = warm_start
+    v0, m0_guess, previous = None, None, None
+    if isinstance(warm_start, tuple) and len(warm_start) == 3:
+        vec, m0_prev, prev_couplings = warm_start
         if isinstance(vec, np.ndarray) and vec.shape == (model.dim,):
-            v0, m0_guess = vec, float(m0_prev)
+            v0, m0_guess, previous = vec, float(m0_prev), prev_couplings
     ren = renormalized_solve(model, couplings, condition, n_states=1, backend=backend,
-                             m0_guess=m0_guess, v0=v0)
+                             m0_guess=m0_guess, v0=v0, previous=previous)
     sol = ren.solution
     c = sol.vectors[:, 0]
     scalars = obs.all_scalar_observables(model.basis, c, sol.lambda_bar[0], couplings.G)
@@ -108,7 +108,7 @@ def simulate(point: Mapping[str, Any], *, warm_start: object | None = None) -> S
     return SimulationOutput(
         observables=scalars,
         arrays={"xi": obs.isgur_wise(model.basis, c, W_GRID)},
-        warm_state=(sol.block_vectors[:, 0].copy(), ren.m0_sq),
+        warm_state=(sol.block_vectors[:, 0].copy(), ren.m0_sq, couplings),
         backend=sol.backend,
         residual=float(np.max(sol.residuals)),
     )
