@@ -116,7 +116,9 @@ def test_corrupt_missing_and_orphaned_point_files(tmp_path):
     for k in keys:
         store.load_point(k)  # all valid again
     again = {r["key"]: r["obs.E0"] for r in read_summary(store.summary_path)}
-    assert again == reference
+    assert again.keys() == reference.keys()
+    for k, v in reference.items():  # recomputed points may get another warm start
+        assert float(again[k]) == pytest.approx(float(v), rel=1e-10, abs=1e-12), k
 
 
 def test_summary_and_scan_json_follow_the_store_contract(tmp_path):
