@@ -12,11 +12,9 @@ configuration is refused. Results: ``<out>/al_state.json``, ``sims/`` (a scan st
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
 import sys
-import threading
-from collections.abc import Iterator
+
+from lfqcd.signals import sigterm_as_interrupt
 
 EXECUTOR_KINDS = ("process", "serial", "dask", "mpi")
 
@@ -82,27 +80,10 @@ def main(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(msg, file=sys.stderr, flush=True)
 
-    with _sigterm_as_interrupt():
+    with sigterm_as_interrupt():
         res = run_active_learning(cfg, echo=echo)
     print(res.summary())
     return 0
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (Slurm's time limit, ``kill``) behaves like Ctrl-C: save, then stop."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def dry_run_text(cfg: object) -> str:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import shutil
 import sys
@@ -38,6 +37,7 @@ from lfqcd.errors import ConfigError, InvalidParameterError, ResultFileError
 from lfqcd.scan.designs import unit_sample
 from lfqcd.scan.keys import canonical_json, plain
 from lfqcd.scan.store import atomic_write_text, config_diff, now_iso
+from lfqcd.scan.store import json_finite as _finite
 from mlsurrogate.al_config import ALConfig
 from mlsurrogate.al_sim import SimRecord, SimulationClient, output_columns
 from mlsurrogate.data import Dataset
@@ -425,16 +425,6 @@ class ALRun:
         self.state["final"] = final
         self.state["updated"] = now_iso()
         self.save_state()
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
 
 
 def _fmt(v: Any) -> str:

@@ -8,13 +8,10 @@ Results: ``<out>/summary.csv``, ``manifest.jsonl``, ``scan.json``, ``points/<key
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
 import sys
-import threading
-from collections.abc import Iterator
 
 from lfqcd.scan.config import EXECUTORS, load_config
+from lfqcd.signals import sigterm_as_interrupt
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -72,27 +69,10 @@ def main(args: argparse.Namespace) -> int:
     def echo(msg: str) -> None:
         print(msg, file=sys.stderr)
 
-    with _sigterm_as_interrupt():
+    with sigterm_as_interrupt():
         res = run_scan(cfg, executor=None, echo=echo)
     print(format_summary(res))
     return 0 if res.n_failed == 0 else 1
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM (Slurm's time limit, ``kill``) like Ctrl-C: save, then stop."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def dry_run_text(cfg: object) -> str:

@@ -134,7 +134,7 @@ class ScanStore:
                 )
             return
         old = meta.get("science")
-        new = _finite(plain(dict(science)))  # as stored: NaN -> null
+        new = json_finite(plain(dict(science)))  # as stored: NaN -> null
         if old is None or canonical_json(old) != canonical_json(new):
             diff = config_diff(old or {}, new)
             raise ConfigError(
@@ -145,7 +145,7 @@ class ScanStore:
 
     def write_meta(self, meta: Mapping[str, Any]) -> None:
         """Atomically (re)write ``scan.json``."""
-        text = json.dumps(_finite(plain(dict(meta))), indent=2, allow_nan=False)
+        text = json.dumps(json_finite(plain(dict(meta))), indent=2, allow_nan=False)
         atomic_write_text(self.meta_path, text + "\n")
 
     # point files -------------------------------------------------------------------------
@@ -163,7 +163,7 @@ class ScanStore:
         """Atomically write ``points/<key>.npz`` and return its path."""
         content: dict[str, np.ndarray] = {
             "__meta__": np.array(
-                json.dumps(_finite(plain({**meta, "key": key, "format": POINT_FORMAT})))
+                json.dumps(json_finite(plain({**meta, "key": key, "format": POINT_FORMAT})))
             )
         }
         for name, value in observables.items():
@@ -194,7 +194,7 @@ class ScanStore:
     # manifest ----------------------------------------------------------------------------
     def append_manifest(self, entry: Mapping[str, Any]) -> None:
         """Append one JSON line under the file lock."""
-        line = json.dumps(_finite(plain(dict(entry))), allow_nan=False)
+        line = json.dumps(json_finite(plain(dict(entry))), allow_nan=False)
         self.root.mkdir(parents=True, exist_ok=True)
         with self._lock, open(self.manifest_path, "ab+") as fh:
             fh.seek(0, io.SEEK_END)
@@ -242,14 +242,14 @@ class ScanStore:
         atomic_write_text(self.summary_path, buf.getvalue())
 
 
-def _finite(value: Any) -> Any:
+def json_finite(value: Any) -> Any:
     """Replace NaN/inf by ``None`` so that the manifest is standard JSON."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: json_finite(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_finite(v) for v in value]
+        return [json_finite(v) for v in value]
     return value
 
 
