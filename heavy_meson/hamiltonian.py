@@ -224,9 +224,18 @@ class HeavyLightModel:
             "t_F": c.t_F, "t_NF": c.t_NF, "w_FF": c.w_FF, "w_NN": c.w_NN, "w_FN": c.w_FN,
         }
 
-    def hamiltonian(self, couplings: Couplings, m0_sq: float | None = None):
-        """The sparse ``2 Lambda-bar`` operator in this model's block."""
-        return self.pieces.combine(self.coefficients(couplings, m0_sq))
+    def hamiltonian(self, couplings: Couplings, m0_sq: float | None = None, device: bool = False):
+        """The sparse ``2 Lambda-bar`` operator in this model's block.
+
+        The sum of every piece except the counterterm is kept for the last ``couplings``, so the
+        Newton iterations of the renormalisation condition each cost one sparse addition.
+        """
+        coeffs = self.coefficients(couplings, m0_sq)
+        if getattr(self, "_base_key", None) != (couplings, device):
+            self._base = self.pieces.combine({**coeffs, "m0_sq": 0.0}, device=device)
+            self._base_key = (couplings, device)
+        pieces = self.pieces._on_device() if device else self.pieces.pieces
+        return self._base + coeffs["m0_sq"] * pieces["m0_sq"]
 
     def expectation(self, piece: str, block_vector: np.ndarray) -> float:
         """``<v|O_piece|v>`` for a normalised block vector (Hellmann-Feynman derivatives)."""
@@ -246,7 +255,7 @@ class HeavyLightModel:
         on_gpu = backend == "cupy" or (backend == "auto" and gpu_available()
                                          and self.pieces.nnz >= 1_000_000)
         # on a GPU the pieces stay on the device across coupling points (combined there)
-        H = self.pieces.combine(self.coefficients(couplings, m0_sq), device=on_gpu)
+        H = self.hamiltonian(couplings, m0_sq, device=on_gpu)
         res: EigResult = solve(H, n_states, backend="cupy" if on_gpu else backend, v0=v0, tol=tol)
         full = self.pieces.lift(res.eigenvectors)
         full = np.asarray(full)

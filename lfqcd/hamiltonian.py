@@ -85,6 +85,7 @@ class PieceSum:
         return H.tocsr()
 
     def _on_device(self) -> dict:
+        """The pieces as CuPy matrices, copied to the GPU once."""
         if getattr(self, "_device_pieces", None) is None:
             from lfqcd.backend import to_device_csr
 
