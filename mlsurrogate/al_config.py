@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tomllib
 import typing
 from collections.abc import Mapping
 from pathlib import Path
@@ -34,6 +33,7 @@ from typing import Any
 
 from lfqcd.errors import ConfigError, InvalidParameterError
 from lfqcd.scan.config import EXECUTORS, ExecutorSpec
+from lfqcd.tomlio import read_toml
 from mlsurrogate.config import ModelConfig
 
 __all__ = [
@@ -269,14 +269,8 @@ _TABLES = {"al", "fixed", "box", *_SUBTABLES}
 
 def load_al_config(path: str | Path) -> ALConfig:
     """Read and validate an active-learning TOML file."""
-    p = Path(path)
-    try:
-        raw = tomllib.loads(p.read_text())
-    except FileNotFoundError as exc:
-        raise ConfigError(f"active-learning configuration {str(p)!r} does not exist") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: not valid TOML ({exc})") from exc
-    return config_from_dict(raw, source=str(p))
+    raw = read_toml(path, "active-learning configuration")
+    return config_from_dict(raw, source=str(path))
 
 
 def config_from_dict(raw: Mapping[str, Any], *, source: str | None = None) -> ALConfig:

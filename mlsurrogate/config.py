@@ -7,13 +7,13 @@ commented example of every key.
 
 from __future__ import annotations
 
-import tomllib
 import typing
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from lfqcd.errors import ConfigError
+from lfqcd.tomlio import read_toml
 from mlsurrogate.arch import MODES, Arch
 from mlsurrogate.costmodel import EnergyCoefficients
 
@@ -200,13 +200,7 @@ def _build(cls: type, table: dict[str, Any], where: str) -> Any:
 
 def load_config(path: str | Path) -> TrainConfig:
     """Read and validate a training TOML file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {path} not found")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML ({exc})") from exc
+    raw = read_toml(path, "training configuration")
     try:
         return TrainConfig.from_dict(raw)
     except ConfigError as exc:

@@ -45,7 +45,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -53,6 +52,7 @@ from typing import Any
 import numpy as np
 
 from lfqcd.errors import ConfigError, InvalidParameterError
+from lfqcd.tomlio import read_toml
 
 DEFAULT_SIMULATOR = "heavy_meson.simulator:simulate"
 SAMPLERS = ("sobol", "lhs")
@@ -204,14 +204,8 @@ def science_design(design: DesignSpec) -> dict[str, Any]:
 
 def load_config(path: str | os.PathLike[str]) -> ScanConfig:
     """Read and validate a scan TOML file."""
-    p = Path(path)
-    try:
-        raw = tomllib.loads(p.read_text())
-    except FileNotFoundError as exc:
-        raise ConfigError(f"scan configuration {str(p)!r} does not exist") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: not valid TOML ({exc})") from exc
-    return config_from_dict(raw, source=str(p))
+    raw = read_toml(path, "scan configuration")
+    return config_from_dict(raw, source=str(path))
 
 
 def config_from_dict(raw: Mapping[str, Any], *, source: str | None = None) -> ScanConfig:
