@@ -109,7 +109,6 @@ def test_calibrated_preset_reproduces_its_conditions():
     assert preset.lambda_bar_target / pred["a_fm"] * 0.1973269804 == pytest.approx(0.555, rel=1e-5)
 
 
-@pytest.mark.slow
 def test_calibration_cli_reproduces_the_preset(tmp_path):
     import json
     from pathlib import Path

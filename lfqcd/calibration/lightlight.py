@@ -69,6 +69,7 @@ class LightLightModel:
         C = ops.charge_conjugation(b)
         self.quark_end = quark_end
         self.antiquark_end = {k: (C @ v @ C.T).tocsr() for k, v in quark_end.items()}
+        self._at_momentum: dict[tuple[float, float], PieceSum] = {}
         self.fixed = {
             "m0_sq": (s0 @ kin_q).tocsr(),  # C.3, sector-0 kinetic masses (counterterm)
             "m_sq": ((sp.identity(b.dim) - s0) @ kin_q).tocsr(),  # C.3, sector 1
@@ -108,7 +109,10 @@ class LightLightModel:
 
     def energy(self, c: Couplings, m0_sq: float, p_perp: tuple[float, float]) -> float:
         """Lowest eigenvalue of ``2P^+P^-`` at ``P_perp`` (full basis: ``j_z`` is broken)."""
-        ps = PieceSum(self.pieces(p_perp))
+        key = (float(p_perp[0]), float(p_perp[1]))
+        if key not in self._at_momentum:  # phased pieces built once per momentum (fit loop)
+            self._at_momentum[key] = PieceSum(self.pieces(key))
+        ps = self._at_momentum[key]
         return float(solve(ps.combine(self.coefficients(c, m0_sq)), 1).eigenvalues[0])
 
     def dispersion(self, c: Couplings, m0_sq: float, p: float, diagonal: bool = False
