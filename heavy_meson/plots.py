@@ -32,6 +32,15 @@ def write_plots(result: RunResult, out_dir: Path) -> None:
         _convergence(plt, result, out_dir / "convergence.png")
 
 
+def _finish(plt, fig, axes, path: Path, legend_size: int = 8, dpi: int = 130) -> None:
+    """Legends where there is something to label, then save and close the figure."""
+    for ax in axes:
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=legend_size)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+
+
 def _isgur_wise(plt, result: RunResult, path: Path) -> None:
     w = result.w
     fig, ax = plt.subplots(figsize=(6, 4.2), constrained_layout=True)
@@ -47,10 +56,7 @@ def _isgur_wise(plt, result: RunResult, path: Path) -> None:
     ax.set_ylabel(r"$\xi(w)$")
     ax.set_ylim(0, 1.05)
     ax.set_title("Isgur-Wise function (heavy-quark limit, femtoworm)")
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    _finish(plt, fig, [ax], path, legend_size=8)
 
 
 def _lcda(plt, result: RunResult, path: Path) -> None:
@@ -69,10 +75,7 @@ def _lcda(plt, result: RunResult, path: Path) -> None:
     ax.set_ylabel(r"$\phi_+^B(\omega)$ [GeV$^{-1}$]")
     ax.set_xlim(0, 4)
     ax.set_title("B-meson light-cone distribution amplitude")
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    _finish(plt, fig, [ax], path, legend_size=7)
 
 
 def _pdf(plt, result: RunResult, path: Path) -> None:
@@ -88,10 +91,7 @@ def _pdf(plt, result: RunResult, path: Path) -> None:
     ax.set_xlabel(r"$\kappa$ [lattice units $1/a$]")
     ax.set_ylabel("density")
     ax.set_xlim(0, 8)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    _finish(plt, fig, [ax], path, legend_size=8)
 
 
 def _convergence(plt, result: RunResult, path: Path) -> None:
@@ -111,8 +111,5 @@ def _convergence(plt, result: RunResult, path: Path) -> None:
         ax.set_title(key)
         ax.set_xlabel("h")
         ax.set_xlim(left=-0.02)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7)
     fig.suptitle("convergence in the resolution (lattice units)")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _finish(plt, fig, axes.flat, path, legend_size=7, dpi=110)
