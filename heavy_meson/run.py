@@ -30,6 +30,7 @@ from heavy_meson.config import RunConfig, load_config
 from heavy_meson.hamiltonian import HeavyLightModel, Resolution
 from heavy_meson.renormalization import RenormalizationCondition, renormalized_solve
 from lfqcd import __version__
+from lfqcd.couplings import get_preset
 from lfqcd.errors import LFQCDError
 from lfqcd.extrapolate import extrapolate
 
@@ -159,6 +160,7 @@ class RunResult:
         fin = self.finest
         return {
             "config": self.config.to_dict(),
+            "preset": get_preset(self.config.preset).to_dict(),
             "version": __version__,
             "git_revision": _git_revision(),
             "seeds": {"eigensolver_start_vector": self.config.seed},

@@ -78,9 +78,6 @@ class Couplings:
     def to_dict(self) -> dict[str, float]:
         return dataclasses.asdict(self)
 
-    @property
-    def hopping_off(self) -> bool:
-        return not any((self.t_F, self.t_NF, self.w_FF, self.w_NN, self.w_FN))
 
 
 def _as_float(name: str, v: Any) -> float:

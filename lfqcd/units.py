@@ -21,11 +21,6 @@ def mass_to_gev(value: float, a_fm: float, power: float = 1.0) -> float:
     return value * inverse_spacing_gev(a_fm) ** power
 
 
-def string_tension_gev2(G_lattice: float, a_fm: float) -> float:
-    """Longitudinal string tension ``sigma_L = pi G / 2`` (physics.md C.2) in GeV^2."""
-    return 0.5 * math.pi * mass_to_gev(G_lattice, a_fm, 2.0)
-
-
 def check_units(G_lattice: float, a_fm: float, G_gev2: float, rtol: float = 1e-3) -> None:
     """Refuse a configuration whose lattice G, spacing and physical G disagree."""
     implied = mass_to_gev(G_lattice, a_fm, 2.0)

@@ -59,7 +59,7 @@ def test_hopping_makes_the_pion_move_and_is_hermitian(ll8):
     assert ll8.dispersion(c, 2.0, 0.4)["c2"] > 0.05
 
 
-def test_transverse_string_is_linear_in_the_link_mass_scale():
+def test_transverse_string_grows_with_the_link_mass_and_has_the_free_limit():
     s = TransverseString(h=0.1, kappa_max=10.0)
     e_small, e_large = s.sigma_T(0.5, 1.0), s.sigma_T(3.0, 1.0)
     assert e_small < e_large
