@@ -458,3 +458,15 @@ def copy_to_parallel(x: torch.Tensor, group: Any = None) -> torch.Tensor:
     if get_world_size(group) == 1:
         return x
     return _CopyToParallel.apply(x, group)
+
+
+def rank_in_layout(arch_mode: str, arch_nproc: int, expected_mode: str, owner: str,
+                   group: Any = None) -> tuple[int, int]:
+    """``(world_size, rank)`` of ``group`` after checking that a model-parallel layer of kind
+    ``expected_mode`` and ``arch_nproc`` ranks is being built on it."""
+    if arch_mode != expected_mode:
+        raise ValueError(f"{owner} needs mode {expected_mode!r}, got {arch_mode!r}")
+    p, r = get_world_size(group), get_rank(group)
+    if p != arch_nproc:
+        raise ValueError(f"group has {p} ranks, architecture expects {arch_nproc}")
+    return p, r

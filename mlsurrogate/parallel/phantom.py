@@ -52,6 +52,7 @@ from mlsurrogate.parallel.collectives import (
     backend_support,
     get_rank,
     get_world_size,
+    rank_in_layout,
     raw_all_gather_last_dim,
     raw_reduce_scatter_last_dim,
 )
@@ -331,11 +332,7 @@ class PhantomFFN(nn.Module):
 
     def __init__(self, arch: Arch, group: Any = None) -> None:
         super().__init__()
-        if arch.mode != "phantom":
-            raise ValueError(f"PhantomFFN needs mode 'phantom', got {arch.mode!r}")
-        p, r = get_world_size(group), get_rank(group)
-        if p != arch.nproc:
-            raise ValueError(f"group has {p} ranks, architecture expects {arch.nproc}")
+        p, r = rank_in_layout(arch.mode, arch.nproc, "phantom", "PhantomFFN", group)
         self.arch, self.spec, self.group, self.rank = arch, phantom_spec(arch), group, r
         self.params = PhantomRankParams(arch, r)
         self._act = activation_fn(arch.activation)

@@ -35,8 +35,8 @@ from mlsurrogate.parallel.collectives import (
     all_gather_last_dim,
     all_reduce_sum,
     backend_support,
-    get_rank,
     get_world_size,
+    rank_in_layout,
     raw_all_gather_last_dim,
     raw_reduce_scatter_last_dim,
 )
@@ -77,11 +77,7 @@ class TensorParallelFFN(nn.Module):
 
     def __init__(self, arch: Arch, group: Any = None) -> None:
         super().__init__()
-        if arch.mode != "tensor":
-            raise ValueError(f"TensorParallelFFN needs mode 'tensor', got {arch.mode!r}")
-        p, r = get_world_size(group), get_rank(group)
-        if p != arch.nproc:
-            raise ValueError(f"group has {p} ranks, architecture expects {arch.nproc}")
+        p, r = rank_in_layout(arch.mode, arch.nproc, "tensor", "TensorParallelFFN", group)
         m = validate_layout(arch.width, p)
         self.arch, self.group, self.rank, self.m = arch, group, r, m
         dt = torch_dtype(arch.dtype)
