@@ -17,16 +17,36 @@ from heavy_meson.renormalization import RenormalizationCondition
 from lfqcd.couplings import Couplings, get_preset
 from lfqcd.errors import ConfigError, InvalidParameterError
 from lfqcd.tomlio import read_toml
-from lfqcd.units import check_units
+from lfqcd.units import HBARC_GEV_FM, check_units
 
 _SCHEMA: dict[str, set[str]] = {
     "run": {"name", "preset", "seed", "backend", "n_states", "excited_jz", "memory_limit_gb"},
     "couplings": {"G", "m", "mu", "t_F", "t_NF", "w_FF", "w_NN", "w_FN"},
-    "units": {"lattice_spacing_fm", "G_GeV2"},
-    "renormalization": {"condition", "target", "value", "tolerance"},
+    "units": {"lattice_spacing_fm", "G_GeV2", "sqrt_sigma_GeV"},
+    "renormalization": {"condition", "target_GeV", "value", "tolerance", "m_R_sq",
+                        "log_coefficient"},
     "resolutions": {"ladder"},
     "observables": {"w_max", "n_w"},
+    "error_budget": {"enabled", "resolution", "lambda_bar_GeV", "lambda_bar_error_GeV"},
 }
+
+
+@dataclasses.dataclass(frozen=True)
+class BudgetConfig:
+    """Where and how the calibration, scheme and frame parts of the error budget are computed.
+
+    ``resolution``: the ``[h, kappa_max]`` at which the couplings' covariance is propagated
+    (finite-difference Jacobian) and the two renormalisation schemes are compared;
+    ``lambda_bar_GeV`` (``+- lambda_bar_error_GeV``): the reference Lambda-bar of the
+    alternative scheme (FNAL/MILC/TUMQCD 1802.04248, MRS scheme)."""
+
+    enabled: bool = True
+    resolution: tuple[float, float] = (0.3, 12.0)
+    lambda_bar_GeV: float = 0.555
+    lambda_bar_error_GeV: float = 0.031
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,15 +61,18 @@ class RunConfig:
     backend: str = "auto"
     n_states: int = 3
     excited_jz: tuple[float, ...] = (1.5,)
-    w_max: float = 2.0
-    n_w: int = 41
+    w_max: float = 1.6
+    n_w: int = 31
     memory_limit_gb: float = 8.0
+    budget: BudgetConfig = BudgetConfig()
+    sqrt_sigma_GeV: float = 0.44
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["couplings"] = self.couplings.to_dict()
         d["renormalization"] = self.renormalization.to_dict()
         d["resolutions"] = [r.to_dict() for r in self.resolutions]
+        d["budget"] = self.budget.to_dict()
         return d
 
 
@@ -87,22 +110,67 @@ def config_from_dict(raw: dict[str, Any]) -> RunConfig:
         raise ConfigError(f"[couplings]: {exc}") from exc
 
     units = _section(raw, "units")
-    a_fm = _number(units, "lattice_spacing_fm", "units", preset.lattice_spacing_fm)
-    if a_fm <= 0:
+    sqrt_sigma = float(_number(units, "sqrt_sigma_GeV", "units", preset.sqrt_sigma_GeV))
+    if sqrt_sigma <= 0:
+        raise ConfigError(f"[units] sqrt_sigma_GeV must be > 0, got {sqrt_sigma}")
+    # the scale: G_phys = 2 sigma / pi (docs/physics.md (K1)) and 1/a = sqrt(G_phys / G)
+    a_from_G = HBARC_GEV_FM * math.sqrt(couplings.G * math.pi / (2.0 * sqrt_sigma**2))
+    a_fm = _number(units, "lattice_spacing_fm", "units")
+    if a_fm is None:
+        a_fm = a_from_G if couplings.G > 0 else preset.lattice_spacing_fm
+    elif a_fm <= 0:
         raise ConfigError(f"[units] lattice_spacing_fm must be > 0, got {a_fm}")
+    elif couplings.G > 0 and not math.isclose(a_fm, a_from_G, rel_tol=1e-3):
+        raise ConfigError(
+            f"[units] lattice_spacing_fm = {a_fm} is inconsistent with G = {couplings.G} "
+            f"(lattice units) and sqrt_sigma_GeV = {sqrt_sigma}: the string tension fixes "
+            f"a = {a_from_G:.5g} fm. Leave lattice_spacing_fm out (it is derived from G), or "
+            "change sqrt_sigma_GeV")
     G_gev2 = _number(units, "G_GeV2", "units")
     if G_gev2 is not None:
         check_units(couplings.G, a_fm, G_gev2)
+    inv_a = HBARC_GEV_FM / a_fm
 
     ren = _section(raw, "renormalization")
-    kind = str(ren.get("condition", "lambda_bar"))
-    target = _number(ren, "target", "renormalization", preset.lambda_bar_target)
+    default_kind = "renormalized_quark" if preset.m_R_sq is not None else "lambda_bar"
+    kind = str(ren.get("condition", default_kind))
+    if "target" in ren:
+        raise ConfigError("[renormalization] target is now target_GeV (Lambda-bar in GeV)")
+    target_gev = _number(ren, "target_GeV", "renormalization")
+    if target_gev is None and preset.lambda_bar_target is not None:
+        target_gev = preset.lambda_bar_target * HBARC_GEV_FM / preset.lattice_spacing_fm
+    m_R_sq = _number(ren, "m_R_sq", "renormalization", preset.m_R_sq)
+    if kind == "renormalized_quark" and m_R_sq is None:
+        raise ConfigError(
+            f"[renormalization] condition 'renormalized_quark' needs m_R_sq: preset {preset.name!r} "
+            "has none (it was not calibrated with the renormalised quark); give m_R_sq or use "
+            "condition = 'lambda_bar'")
+    if kind == "renormalized_quark" and set(_section(raw, "couplings")) - {"G"} and "m_R_sq" not in ren:
+        raise ConfigError(
+            "[couplings] overrides change the light-quark self-energy, so the preset's m_R_sq no "
+            "longer describes the same renormalised quark: give [renormalization] m_R_sq "
+            "explicitly (e.g. from `lfqcd calibrate`) or use condition = 'lambda_bar'")
     condition = RenormalizationCondition(
         kind=kind,
-        target=target if kind == "lambda_bar" else None,
+        target=None if kind != "lambda_bar" or target_gev is None else target_gev / inv_a,
         value=_number(ren, "value", "renormalization"),
         tolerance=_number(ren, "tolerance", "renormalization", 1e-7),
+        m_R_sq=m_R_sq if kind == "renormalized_quark" else None,
+        log_coefficient=_number(ren, "log_coefficient", "renormalization"),
     )
+
+    bsec = _section(raw, "error_budget")
+    bres = bsec.get("resolution", [0.3, 12.0])
+    try:
+        Resolution(float(bres[0]), float(bres[1]))
+        budget = BudgetConfig(
+            enabled=bool(bsec.get("enabled", True)),
+            resolution=(float(bres[0]), float(bres[1])),
+            lambda_bar_GeV=float(_number(bsec, "lambda_bar_GeV", "error_budget", 0.555)),
+            lambda_bar_error_GeV=float(_number(bsec, "lambda_bar_error_GeV", "error_budget", 0.031)),
+        )
+    except (TypeError, ValueError, IndexError) as exc:
+        raise ConfigError(f"[error_budget] resolution must be an [h, kappa_max] pair: {exc}") from exc
 
     ladder = _section(raw, "resolutions").get("ladder")
     if not ladder:
@@ -118,9 +186,12 @@ def config_from_dict(raw: dict[str, Any]) -> RunConfig:
     n_states = int(_number(run, "n_states", "run", 3))
     if n_states < 1:
         raise ConfigError(f"[run] n_states must be >= 1, got {n_states}")
-    w_max = float(_number(obs, "w_max", "observables", 2.0))
+    w_max = float(_number(obs, "w_max", "observables", 1.6))
     if w_max <= 1.0:
         raise ConfigError(f"[observables] w_max must be > 1, got {w_max}")
+    n_w = _number(obs, "n_w", "observables", 31)
+    if not float(n_w).is_integer() or n_w < 2:
+        raise ConfigError(f"[observables] n_w must be an integer >= 2, got {n_w!r}")
     excited = tuple(float(j) for j in run.get("excited_jz", [1.5]))
     return RunConfig(
         name=str(run.get("name", "b_meson")),
@@ -134,8 +205,10 @@ def config_from_dict(raw: dict[str, Any]) -> RunConfig:
         n_states=n_states,
         excited_jz=excited,
         w_max=w_max,
-        n_w=int(_number(obs, "n_w", "observables", 41)),
+        n_w=int(n_w),
         memory_limit_gb=float(_number(run, "memory_limit_gb", "run", 8.0)),
+        budget=budget,
+        sqrt_sigma_GeV=sqrt_sigma,
     )
 
 

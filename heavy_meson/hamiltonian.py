@@ -3,14 +3,16 @@ r"""The heavy-light femtoworm operator ``H_HQ = 2 Lambda-bar`` (physics.md D.3) 
 .. math::
     H_{HQ} = \kappa_{tot} + m_0^2\,O^{(0)}_{1/\kappa_q} + m^2\,O^{(1)}_{1/\kappa_q}
            + \mu^2\,O_{1/\kappa_L} + G\,O_C + t_F V_F + t_{NF} V_{NF}
-           + w_{FF} W_{FF} + w_{NN} W_{NN} + w_{FN} W_{FN}
+           + w_{FF} W_{FF} + w_{NN} W_{NN} + w_{FN} W_{FN} + c\,O^{(0)}_{\ln(n-1/2)/\kappa_q}
 
 on the static-source basis with at most one link (the "femtoworm" truncation, physics.md A):
 sector 0 ``|Qbar(0) q(0)>`` and sector 1 ``|Qbar(0) L_r q(a r)>``, all four directions and both
 helicities. The static antiquark is a pure colour source (HQET at leading order, physics.md
 D.2): it never hops, so the operator has no heavy-quark vertex. ``m_0^2`` is the sector-0
-kinetic mass, i.e. the renormalisation counterterm of physics.md K
-(:mod:`heavy_meson.renormalization`); ``m`` is the sector-1 (renormalised) kinetic mass.
+kinetic mass; with the renormalised light quark (docs/physics.md (R2)) it is
+``m_R^2 + c ln(n - 1/2)`` on the quark's cell ``n`` (pieces ``m0_sq`` and ``m0_log``), otherwise
+a constant tuned per resolution (:mod:`heavy_meson.renormalization`); ``m`` is the sector-1
+kinetic mass.
 
 A :class:`HeavyLightModel` builds the basis and every coupling-free piece once per
 :class:`Resolution` (and projects them once onto the requested ``j_z`` block); each coupling
@@ -38,7 +40,7 @@ from lfqcd.hamiltonian import PieceSum
 from lfqcd.symmetry import jz_isometry
 
 #: piece name -> coupling that multiplies it (squared where the operator is quadratic)
-PIECES = ("kinetic", "m0_sq", "m_sq", "mu_sq", "G", "t_F", "t_NF", "w_FF", "w_NN", "w_FN")
+PIECES = ("kinetic", "m0_sq", "m0_log", "m_sq", "mu_sq", "G", "t_F", "t_NF", "w_FF", "w_NN", "w_FN")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,6 +166,8 @@ class HeavyLightModel:
         if cache is not None and cache.is_file():
             try:
                 self.pieces = PieceSum.load(cache)
+                if set(self.pieces.pieces) != set(PIECES):
+                    del self.pieces  # written by another code version: rebuild below
             except ResultFileError:
                 cache.unlink()  # corrupt or truncated: rebuild below
         if not hasattr(self, "pieces"):
@@ -185,6 +189,7 @@ class HeavyLightModel:
             self._full_pieces = {
                 "kinetic": ops.light_momentum(b),  # physics.md D.1: kappa_tot
                 "m0_sq": ops.inverse_momentum(b, "quark", sector=0),  # C.3, sector-0 mass
+                "m0_log": ops.cell_log_mass(b, "quark", sector=0),  # docs/physics.md (R2)
                 "m_sq": ops.inverse_momentum(b, "quark", sector=1),  # C.3, sector-1 mass
                 "mu_sq": ops.inverse_momentum(b, "links"),  # C.3 link mass
                 "G": ops.coulomb(b),  # C.2 / C.7 (static source, Qbar-L, L-q)
@@ -213,27 +218,32 @@ class HeavyLightModel:
         """Dimension of the block the eigensolver works in."""
         return self.pieces.dim
 
-    def coefficients(self, couplings: Couplings, m0_sq: float | None = None) -> dict[str, float]:
-        """Coefficient of every piece; ``m0_sq`` defaults to the naive ``m^2`` (no counterterm)."""
+    def coefficients(self, couplings: Couplings, m0_sq: float | None = None,
+                     m0_log: float = 0.0) -> dict[str, float]:
+        """Coefficient of every piece; ``m0_sq`` defaults to the naive ``m^2`` (no counterterm),
+        ``m0_log`` is the coefficient of the cell-log mass (0: constant sector-0 mass)."""
         c = couplings
         m0 = c.m**2 if m0_sq is None else float(m0_sq)
         if not math.isfinite(m0):
             raise InvalidParameterError(f"sector-0 kinetic mass m0_sq must be finite, got {m0}")
+        if not math.isfinite(m0_log):
+            raise InvalidParameterError(f"log coefficient m0_log must be finite, got {m0_log}")
         return {
-            "kinetic": 1.0, "m0_sq": m0, "m_sq": c.m**2, "mu_sq": c.mu**2, "G": c.G,
+            "kinetic": 1.0, "m0_sq": m0, "m0_log": float(m0_log), "m_sq": c.m**2, "mu_sq": c.mu**2, "G": c.G,
             "t_F": c.t_F, "t_NF": c.t_NF, "w_FF": c.w_FF, "w_NN": c.w_NN, "w_FN": c.w_FN,
         }
 
-    def hamiltonian(self, couplings: Couplings, m0_sq: float | None = None, device: bool = False):
+    def hamiltonian(self, couplings: Couplings, m0_sq: float | None = None, device: bool = False,
+                    m0_log: float = 0.0):
         """The sparse ``2 Lambda-bar`` operator in this model's block.
 
         The sum of every piece except the counterterm is kept for the last ``couplings``, so the
         Newton iterations of the renormalisation condition each cost one sparse addition.
         """
-        coeffs = self.coefficients(couplings, m0_sq)
-        if getattr(self, "_base_key", None) != (couplings, device):
+        coeffs = self.coefficients(couplings, m0_sq, m0_log)
+        if getattr(self, "_base_key", None) != (couplings, device, coeffs["m0_log"]):
             self._base = self.pieces.combine({**coeffs, "m0_sq": 0.0}, device=device)
-            self._base_key = (couplings, device)
+            self._base_key = (couplings, device, coeffs["m0_log"])
         pieces = self.pieces._on_device() if device else self.pieces.pieces
         return self._base + coeffs["m0_sq"] * pieces["m0_sq"]
 
@@ -250,12 +260,13 @@ class HeavyLightModel:
         backend: str = "auto",
         v0: np.ndarray | None = None,
         tol: float = 1e-10,
+        m0_log: float = 0.0,
     ) -> Solution:
         """Lowest ``n_states`` eigenpairs of the block at ``couplings`` (warm start with ``v0``)."""
         on_gpu = backend == "cupy" or (backend == "auto" and gpu_available()
                                          and self.pieces.nnz >= 1_000_000)
         # on a GPU the pieces stay on the device across coupling points (combined there)
-        H = self.hamiltonian(couplings, m0_sq, device=on_gpu)
+        H = self.hamiltonian(couplings, m0_sq, device=on_gpu, m0_log=m0_log)
         res: EigResult = solve(H, n_states, backend="cupy" if on_gpu else backend, v0=v0, tol=tol)
         full = self.pieces.lift(res.eigenvectors)
         full = np.asarray(full)
@@ -270,7 +281,7 @@ class HeavyLightModel:
             vectors=full,
             residuals=res.residuals,
             jz=float("nan") if self.jz is None else float(self.jz),
-            m0_sq=self.coefficients(couplings, m0_sq)["m0_sq"],
+            m0_sq=self.coefficients(couplings, m0_sq, m0_log)["m0_sq"],
             backend=res.backend,
             wall_s=res.wall_s,
             block_vectors=res.eigenvectors,

@@ -107,6 +107,29 @@ def inverse_momentum(basis: ChainBasis, parton: str, sector: int | None = None) 
     return diagonal(basis, vals)
 
 
+def cell_log_mass(basis: ChainBasis, parton: str, sector: int) -> sp.csr_matrix:
+    r"""Log part of the renormalised kinetic mass, ``ln(p / delta p) / p`` (docs/physics.md (R2)).
+
+    ``p = (n - 1/2) delta p`` is the quark's (``parton="quark"``) or dynamic antiquark's
+    momentum and ``delta p`` its own momentum cell (``h`` on the static grid, ``1/K`` in DLCQ),
+    so the value ``ln(n - 1/2) / p`` is the same function of the cell index ``n`` in both bases:
+    that is how the light-light and heavy-light regulators are matched. Multiplied by the
+    self-energy log coefficient it cancels the ``-(c/p) ln(p/delta p)`` divergence of the
+    second-order self-energy of a quark in ``sector``.
+    """
+    if parton == "quark":
+        n, p = basis.quark_mom, basis.kappa_quark()
+    elif parton == "antiquark":
+        if basis.static:
+            raise ValueError("a static source has no kinetic term")
+        n, p = basis.anti_mom, basis.kappa_antiquark()
+    else:
+        raise ValueError(f"unknown parton {parton!r}; use quark or antiquark")
+    vals = np.where((basis.nlinks == sector) & (n > 0),
+                    np.log(np.maximum(n, 1) - 0.5) / np.where(p > 0, p, 1.0), 0.0)
+    return diagonal(basis, vals)
+
+
 # ----------------------------------------------------------------------------------------------
 # longitudinal gluon exchange between colour-adjacent partons (physics.md C.2, C.7)
 

@@ -19,13 +19,13 @@ from typing import Any
 import numpy as np
 
 from lfqcd import __version__
-from lfqcd.errors import ConfigError
+from lfqcd.errors import ConfigError, InvalidParameterError
 from lfqcd.tomlio import read_toml
 
-_SCHEMA = {"setup": {"k_total", "p_cov", "t_ratio", "string_h", "string_kappa_max"},
+_SCHEMA = {"setup": {"k_values", "k_holdout", "p_cov", "string_h", "string_kappa_max"},
            "targets": {"sqrt_sigma", "m_pi", "m_rho", "f_pi", "c2", "tol_sigma", "tol_m_pi",
-                       "tol_m_rho", "tol_f_pi", "tol_c2"},
-           "start": {"G", "mu", "m", "m0_sq", "t_F"},
+                       "tol_m_rho", "tol_f_pi", "tol_c2", "tol_degeneracy"},
+           "start": {"G", "mu", "m", "m_R_sq", "t_F", "t_NF"},
            "fit": {"max_nfev"}}
 
 
@@ -56,22 +56,26 @@ def main(args: argparse.Namespace) -> int:
     from lfqcd.calibration.report import calibration_table, write_plots
 
     raw = load_calibration_config(args.config)
-    setup = Setup(**raw.get("setup", {}))
-    targets = Targets(**raw.get("targets", {}))
+    try:
+        setup = Setup(**{k: tuple(v) if isinstance(v, list) else v
+                         for k, v in raw.get("setup", {}).items()})
+        targets = Targets(**raw.get("targets", {}))
+    except (TypeError, InvalidParameterError) as exc:
+        raise ConfigError(f"{args.config}: {exc}") from exc
     cal = Calibrator(setup, targets)
     result = fit(setup, targets, raw["start"], progress=None if args.quiet else print,
-                 max_nfev=int(raw.get("fit", {}).get("max_nfev", 60)), calibrator=cal)
+                 max_nfev=raw.get("fit", {}).get("max_nfev", 200), calibrator=cal)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     record = {"version": __version__, "config": raw, **result.to_dict()}
     tmp = out / "calibration.json.tmp"
     tmp.write_text(json.dumps(record, indent=2, default=_json_default))
     os.replace(tmp, out / "calibration.json")
-    table = calibration_table(result)
+    table = calibration_table(json.loads(json.dumps(record, default=_json_default)))
     (out / "calibration.txt").write_text(table + "\n")
-    write_plots(cal, result, out)
+    write_plots(cal, record, out)
     print(table)
-    print(f"\nwrote {out}/calibration.json, calibration.txt, dispersion.png, spectrum_vs_tF.png "
+    print(f"\nwrote {out}/calibration.json, calibration.txt, dispersion.png, stability.png "
           f"({result.n_eval} Hamiltonian evaluations, {result.wall_s:.0f} s)")
     return 0 if result.success else 1
 
