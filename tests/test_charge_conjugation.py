@@ -126,6 +126,28 @@ def test_flipped_antiquark_emission_breaks_c(model):
     assert _commutator_norm(H_flip, X_odd_link) <= 1e-13 * scale
 
 
+@pytest.mark.parametrize("p_perp", [(0.3, 0.0), (0.2, 0.1)])
+def test_c_at_nonzero_transverse_momentum(model, p_perp):
+    """(C6): at ``P_perp != 0`` the change of reference site gives
+    ``C |c, P> = -exp(-i P . s(c)) |X c, P>`` (``s`` the chain's end-to-end vector); the Bloch
+    phases of the antiquark-end pieces (H16) must make ``2P^+P^-(P)`` commute with it."""
+    b = model.basis
+    units = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
+    s = np.zeros((b.dim, 2))
+    for j in range(b.max_links):
+        has = b.nlinks > j
+        s[has] += units[b.dirs[has, j]]
+    X = relabelling_permutation(b)
+    phases = np.exp(-1j * (s @ np.asarray(p_perp)))
+    C_P = X @ sp.diags(phases)  # column j -> row X(j) with exp(-i P . s_j)
+    coef = model.coefficients(get_preset("calibrated").couplings, M0_SQ_CALIBRATED)
+    pieces = model.pieces(p_perp)
+    H = sum(coef[k] * pieces[k] for k in pieces)
+    scale = float(np.abs(H.data).max())
+    assert _commutator_norm(H, C_P) <= 1e-13 * scale
+    assert _commutator_norm(H, X) > 1e-2 * scale  # the phase is needed
+
+
 # ----------------------------------------------------------------------------------------------
 # the Dirac-algebra input of the derivation (Dirac representation, Lepage-Brodsky spinors)
 
