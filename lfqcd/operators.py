@@ -438,13 +438,13 @@ def _cconj_row(i, args, cols, vals):  # pragma: no cover - numba
 
 
 def charge_conjugation(basis: ChainBasis) -> sp.csr_matrix:
-    """The permutation ``C``: quark <-> antiquark (momenta and helicities), the link path read
-    backwards with every direction reversed. Only for DLCQ (both ends dynamical) bases.
+    """The relabelling permutation ``X``: quark <-> antiquark (momenta and helicities), the link
+    path read backwards with every direction reversed. Only for DLCQ (both ends dynamical) bases.
 
-    The antiquark-end emission and link-swap pieces of the light-light operator are defined as
-    ``C O_quark C^T`` (one implementation of each term); with no spinor phases in ``C`` this is
-    the charge conjugate of physics.md C.4/C.5a up to a product of one-particle helicity phases,
-    which leaves every spectrum unchanged.
+    Charge conjugation on meson chains is ``C = -X`` (docs/physics.md (C1)-(C6): link
+    ``M_r -> M_r^*``, no helicity phase with ``v = C ubar^T``, -1 from fermion reordering), so
+    the antiquark-end emission and link-swap pieces are ``X O_quark X`` (one implementation of
+    each term); pi has ``X = -1`` (C = +), rho ``X = +1`` (C = -).
     """
     if basis.kind != "dlcq":
         raise ValueError("charge conjugation needs a basis with a dynamical antiquark (dlcq)")
