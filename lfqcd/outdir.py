@@ -161,7 +161,8 @@ def prepare(
         if owner == command and same_config and not overwrite:
             resume = True
         elif not overwrite:
-            why = ("another configuration" if owner == command
+            why = ("not an lfqcd results folder" if owner is None
+                   else "another configuration" if owner == command
                    else "another command's results")
             raise OutputFolderError(
                 f"{flag} {p} already holds {present}: that is {why}; refusing to mix or "
