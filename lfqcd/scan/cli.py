@@ -74,8 +74,11 @@ def main(args: argparse.Namespace) -> int:
         print(dry_run_text(cfg))
         return 0
     from lfqcd import outdir
+    from lfqcd.scan.points import resolve_points
     from lfqcd.scan.runner import default_out
+    from lfqcd.simulator import load_simulator
 
+    resolve_points(cfg, load_simulator(cfg.simulator))  # every point valid before any write
     outdir.prepare(default_out(cfg), "scan", None, overwrite=args.overwrite)
 
     def echo(msg: str) -> None:
