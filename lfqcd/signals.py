@@ -69,3 +69,38 @@ def exit_with_driver(driver_pid: int, poll_s: float = 0.5) -> threading.Thread:
     thread = threading.Thread(target=watch, name="lfqcd-driver-watch", daemon=True)
     thread.start()
     return thread
+
+
+_stop = threading.Event()
+
+
+def stop_requested() -> bool:
+    """True after the first SIGINT/SIGTERM inside :func:`graceful_stop`."""
+    return _stop.is_set()
+
+
+@contextlib.contextmanager
+def graceful_stop() -> Iterator[None]:
+    """First Ctrl-C/SIGTERM only *requests* a stop (see :func:`stop_requested`); a second one
+    interrupts at once. Long loops (training) poll the flag, finish the step, save, and return.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, _frame: object) -> None:
+        if _stop.is_set():
+            raise KeyboardInterrupt(f"signal {signum}")
+        _stop.set()
+        with contextlib.suppress(Exception):
+            sys.stderr.write("stopping after this step and saving; press Ctrl-C again to "
+                             "abort without saving\n")
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    _stop.clear()
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+        _stop.clear()

@@ -338,8 +338,7 @@ def _subprocess(argv: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("command, text, key", [
     ("run", run_toml(run='name = "t"\nn_states = 3.5'), "n_states"),
     ("scan", scan_toml(scan='simulator = "os:system"'), "simulator"),
-    ("calibrate", cal_toml("targets", "tol_m_pi", "tol_m_pi = 0.0"), "tol_m_pi"),
-], ids=["run", "scan", "calibrate"])
+], ids=["run", "scan"])
 def test_subprocess_no_traceback(tmp_path, command, text, key):
     cfg = tmp_path / "bad.toml"
     cfg.write_text(text)

@@ -194,3 +194,69 @@ def test_pool_workers_exit_within_10_s_of_driver_kill_9(tmp_path):
     for p in alive:  # do not leave them behind if the test fails
         os.kill(p, signal.SIGKILL)
     assert not alive, f"workers {alive} still running 10 s after the driver was killed"
+
+
+TRAIN_TOML = """
+[data]
+source = "synthetic"
+[data.synthetic]
+n_samples = 256
+d_in = 3
+n_scalars = 2
+curve_points = 4
+teacher_width = 8
+[model]
+width = 8
+depth = 1
+[parallel]
+mode = "none"
+nproc = 1
+[train]
+batch_size = 32
+max_epochs = 100000
+patience = 0
+[output]
+dir = "OUT"
+"""
+
+
+@pytest.mark.slow  # three torch start-ups and trainings: ~65 s on the 2-core VM
+@pytest.mark.timeout(300)
+def test_train_ctrl_c_saves_best_model_and_rerun_resumes(tmp_path):
+    pytest.importorskip("torch")
+    out = tmp_path / "train"
+    cfg = tmp_path / "train.toml"
+    cfg.write_text(TRAIN_TOML.replace("OUT", str(out)))
+    proc = _cli(["train", str(cfg)])
+    lines = []
+    for line in proc.stdout:  # wait for a few evaluations, then Ctrl-C
+        lines.append(line)
+        if sum("iter" in x for x in lines) >= 3:
+            break
+    os.kill(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "re-run the same command to resume" in stderr
+    record = json.loads((out / "record.json").read_text())
+    assert record["fit"]["stopped"] == "interrupted" and (out / "model.pt").is_file()
+    first_best = record["fit"]["best_val_loss"]
+
+    proc = _cli(["train", str(cfg), "--epochs", "2"])  # another configuration: refused
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "another configuration" in stderr
+    proc = _cli(["train", str(cfg)])
+    for line in proc.stdout:
+        if "resuming from the best checkpoint" in line:
+            break
+    else:
+        pytest.fail(f"no resume message: {proc.communicate()}")
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if sum("iter" in x for x in lines) >= 1:
+            break
+    os.kill(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    record = json.loads((out / "record.json").read_text())
+    assert record["fit"]["best_val_loss"] <= first_best * 1.5  # started from the saved weights
