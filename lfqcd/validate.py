@@ -69,3 +69,25 @@ def _bounds(value: float, key: str, gt: float | None, ge: float | None, le: floa
         raise ConfigError(f"{key} must be >= {ge:g}, got {value!r}")
     if le is not None and not value <= le:
         raise ConfigError(f"{key} must be <= {le:g}, got {value!r}")
+
+
+def available_memory_bytes() -> int | None:
+    """Memory available to new allocations (Linux ``MemAvailable``), ``None`` if unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def fits_in_memory(needed_bytes: float, key: str, what: str) -> None:
+    """Refuse ``key`` when ``what`` would need more memory than is available now."""
+    avail = available_memory_bytes()
+    if avail is not None and needed_bytes > avail:
+        raise ConfigError(
+            f"{key}: {what} needs about {needed_bytes / 2**30:.3g} GiB but only "
+            f"{avail / 2**30:.3g} GiB of memory is available; lower it"
+        )
