@@ -362,3 +362,95 @@ def test_results_json_is_standard_json(tmp_path):
     loaded = json.loads((tmp_path / "r.json").read_text(),
                         parse_constant=lambda c: pytest.fail(f"non-standard JSON {c}"))
     assert loaded == {"a": None, "b": [1.0, None], "c": {"d": [None]}}
+
+
+# ------------------------------------------------------------------------------- lfqcd train
+
+TRAIN_BASE = ((ROOT / "runs" / "train_phantom.toml").read_text()
+              .replace('mode = "phantom"', 'mode = "none"').replace("nproc = 2", "nproc = 1"))
+
+
+def train_toml(old: str, new: str) -> str:
+    assert old in TRAIN_BASE, old
+    return TRAIN_BASE.replace(old, new)
+
+
+TRAIN_CASES = [
+    ("lr_nan", train_toml("lr = 1e-3", "lr = nan"), "train.lr"),
+    ("batch_size_zero", train_toml("batch_size = 128", "batch_size = 0"), "batch_size"),
+    ("max_epochs_fraction", train_toml("max_epochs = 40", "max_epochs = 2.5"), "max_epochs"),
+    ("source_unknown", train_toml('source = "synthetic"', 'source = "web"'), "source"),
+    ("scan_path_missing", train_toml('source = "synthetic"', 'source = "scan"')
+     .replace('path = ""', 'path = "/nonexistent/scan"'), "data.path"),
+    ("val_fraction_above_one", train_toml("val_fraction = 0.2", "val_fraction = 1.5"),
+     "val_fraction"),
+    ("n_samples_negative", train_toml("n_samples = 8192", "n_samples = -3"), "n_samples"),
+    ("noise_infinite", train_toml("noise = 0.01", "noise = inf"), "noise"),
+    ("activation_unknown", train_toml('activation = "tanh"', 'activation = "swish9"'),
+     "activation"),
+    ("width_negative", train_toml("width = 512", "width = -1"), "width"),
+    ("timeout_zero", train_toml("timeout_s = 60", "timeout_s = 0"), "timeout_s"),
+    ("energy_coefficient_negative", train_toml("eps_flop_j = 5e-11", "eps_flop_j = -1.0"),
+     "eps_flop_j"),
+]
+
+
+@pytest.fixture(scope="module")
+def existing_train(tmp_path_factory) -> Path:
+    return fake_results(tmp_path_factory.mktemp("train") / "out", "train",
+                        {"model.pt": "weights", "record.json": "{}"})
+
+
+@pytest.mark.parametrize("text, key", _params(TRAIN_CASES))
+def test_train_bad_config(tmp_path, existing_train, capsys, text, key):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(text)
+    run_bad(["train", str(cfg), "--out", str(existing_train)], key, existing_train, capsys)
+
+
+def test_train_out_holds_a_scan_store(tmp_path, existing_scan, capsys):
+    cfg = tmp_path / "t.toml"
+    cfg.write_text(TRAIN_BASE)
+    err = run_bad(["train", str(cfg), "--out", str(existing_scan)], "--out", existing_scan,
+                  capsys)
+    assert "scan store" in err
+
+
+# ---------------------------------------------------------------------------------- lfqcd al
+
+AL_BASE = (ROOT / "runs" / "al_toy.toml").read_text()
+
+
+def al_toml(old: str, new: str) -> str:
+    assert old in AL_BASE, old
+    return AL_BASE.replace(old, new, 1)
+
+
+AL_CASES = [
+    ("simulator_os_system", al_toml('simulator = "mlsurrogate.al_standin:simulate"',
+                                    'simulator = "os:system"'), "simulator"),
+    ("pool_size_exhausts_memory", al_toml("pool_size = 2048", "pool_size = 1000000000000"),
+     "pool_size"),
+    ("backend_unknown", al_toml('backend = "auto"', 'backend = "magma"'), "backend"),
+    ("batch_zero", al_toml("batch = 16", "batch = 0"), "batch"),
+    ("members_zero", al_toml("members = 5", "members = 0"), "members"),
+]
+
+
+@pytest.fixture(scope="module")
+def existing_al(tmp_path_factory) -> Path:
+    return fake_results(tmp_path_factory.mktemp("al") / "out", "al",
+                        {"al_state.json": "{}", "sims/scan.json": "{}"})
+
+
+@pytest.mark.parametrize("text, key", _params(AL_CASES))
+def test_al_bad_config(tmp_path, existing_al, capsys, text, key):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(text)
+    run_bad(["al", str(cfg), "--out", str(existing_al)], key, existing_al, capsys)
+
+
+def test_al_out_holds_a_run(tmp_path, existing_run, capsys):
+    cfg = tmp_path / "al.toml"
+    cfg.write_text(AL_BASE)
+    run_bad(["al", str(cfg), "--out", str(existing_run)], "--out", existing_run, capsys)
