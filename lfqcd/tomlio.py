@@ -12,6 +12,8 @@ from lfqcd.errors import ConfigError
 def read_toml(path: str | Path, what: str = "configuration") -> dict[str, Any]:
     """Parse ``path``; a missing file or invalid TOML raises :class:`ConfigError` naming it."""
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"{what} {str(p)!r} is a folder; pass the TOML configuration file")
     if not p.is_file():
         raise ConfigError(f"{what} {str(p)!r} does not exist")
     try:

@@ -174,3 +174,26 @@ def test_calibrate_refuses_an_unwritable_folder_before_the_fit(tmp_path, capsys)
     cfg = Path(__file__).resolve().parents[1] / "runs" / "calibrate.toml"
     assert lfqcd_main(["calibrate", str(cfg), "--out", "/proc/lfqcd_cal"]) == 2
     assert "cannot be created or written" in capsys.readouterr().err
+
+
+def test_scan_overwrite_replaces_a_store_of_another_configuration(tmp_path, capsys):
+    def cfg(t2: float) -> Path:
+        p = tmp_path / f"s{t2}.toml"
+        p.write_text('[scan]\nname = "ow"\nsimulator = "lfqcd.simulator:toy_simulate"\n'
+                     f'[fixed]\nL = 8\nN = 3\nk = 3\n[design]\npoints = [{{t2 = {t2}}}]\n'
+                     '[executor]\nkind = "serial"\n[output]\nplots = false\nprogress = false\n')
+        return p
+
+    out = tmp_path / "o"
+    assert lfqcd_main(["scan", str(cfg(0.1)), "--out", str(out)]) == 0
+    assert lfqcd_main(["scan", str(cfg(0.2)), "--out", str(out)]) == 2
+    assert "different scan configuration" in capsys.readouterr().err
+    assert lfqcd_main(["scan", str(cfg(0.2)), "--out", str(out), "--overwrite"]) == 0
+    meta = json.loads((out / "scan.json").read_text())
+    assert meta["science"]["design"]["points"] == [{"t2": 0.2}]
+    assert len((out / "manifest.jsonl").read_text().splitlines()) == 1
+
+
+def test_config_folder_instead_of_file(tmp_path, capsys):
+    assert lfqcd_main(["run", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
