@@ -129,7 +129,9 @@ def config_from_dict(raw: dict[str, Any]) -> RunConfig:
     if w_max <= 1.0:
         raise ConfigError(f"[observables] w_max must be > 1, got {w_max}")
     excited = check.numbers(run.get("excited_jz", [1.5]), "[run] excited_jz")
-    check_run_values(run, resolutions, excited)
+    backend = check.string(run.get("backend", "auto"), "[run] backend")
+    memory_gb = check.number(run.get("memory_limit_gb", 8.0), "[run] memory_limit_gb", gt=0)
+    check_feasible(backend, resolutions, excited, memory_gb)
     return RunConfig(
         name=check.string(run.get("name", "b_meson"), "[run] name"),
         preset=preset.name,
@@ -138,29 +140,27 @@ def config_from_dict(raw: dict[str, Any]) -> RunConfig:
         renormalization=condition,
         resolutions=resolutions,
         seed=check.integer(run.get("seed", 0), "[run] seed", ge=0),
-        backend=check.string(run.get("backend", "auto"), "[run] backend"),
+        backend=backend,
         n_states=n_states,
         excited_jz=excited,
         w_max=w_max,
         n_w=check.integer(obs.get("n_w", 41), "[observables] n_w", ge=2),
-        memory_limit_gb=check.number(run.get("memory_limit_gb", 8.0), "[run] memory_limit_gb",
-                                     gt=0),
+        memory_limit_gb=memory_gb,
     )
 
 
-def check_run_values(run: dict, resolutions: tuple[Resolution, ...],
-                     excited_jz: tuple[float, ...]) -> None:
-    """Feasibility before compute: backend usable here, j_z blocks, memory of every resolution."""
+def check_feasible(backend: str, resolutions: tuple[Resolution, ...],
+                   excited_jz: tuple[float, ...], limit: float) -> None:
+    """Before compute: backend usable here, j_z blocks, memory estimate of every resolution."""
     from heavy_meson.hamiltonian import check_memory
     from lfqcd.eigen import check_backend
     from lfqcd.errors import BasisTooLargeError
 
-    check_backend(check.string(run.get("backend", "auto"), "[run] backend"), "[run] backend")
+    check_backend(backend, "[run] backend")
     for jz in excited_jz:
         if not (2 * jz).is_integer() or int(2 * jz) % 2 == 0:
             raise ConfigError(f"[run] excited_jz must list half-odd j_z values (e.g. 1.5), "
                               f"got {jz!r}")
-    limit = check.number(run.get("memory_limit_gb", 8.0), "[run] memory_limit_gb", gt=0)
     for res in resolutions:
         try:
             check_memory(res, int(limit * 2**30))
