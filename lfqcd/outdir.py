@@ -162,8 +162,9 @@ def prepare(
             resume = True
         elif not overwrite:
             why = ("not an lfqcd results folder" if owner is None
-                   else "another configuration" if owner == command
-                   else "another command's results")
+                   else "another command's results" if owner != command
+                   else "another configuration" if marker is not None
+                   else "results without a recorded configuration (an older lfqcd)")
             raise OutputFolderError(
                 f"{flag} {p} already holds {present}: that is {why}; refusing to mix or "
                 f"replace it. Choose a new folder with {flag}, or pass --overwrite to replace it"

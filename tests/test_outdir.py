@@ -197,3 +197,11 @@ def test_scan_overwrite_replaces_a_store_of_another_configuration(tmp_path, caps
 def test_config_folder_instead_of_file(tmp_path, capsys):
     assert lfqcd_main(["run", str(tmp_path)]) == 2
     assert "is a folder" in capsys.readouterr().err
+
+
+def test_results_of_an_older_version_without_marker_are_not_mixed(tmp_path):
+    (tmp_path / "results.json").write_text("{}")
+    with pytest.raises(OutputFolderError, match="without a recorded configuration"):
+        outdir.prepare(tmp_path, "run", "h")
+    assert outdir.prepare(tmp_path, "run", "h", overwrite=True).path == tmp_path
+    assert not (tmp_path / "results.json").exists()
