@@ -14,6 +14,7 @@ from typing import Any
 
 from heavy_meson.hamiltonian import Resolution
 from heavy_meson.renormalization import RenormalizationCondition
+from lfqcd import validate as check
 from lfqcd.couplings import Couplings, get_preset
 from lfqcd.errors import ConfigError, InvalidParameterError
 from lfqcd.tomlio import read_toml
@@ -133,7 +134,7 @@ def config_from_dict(raw: dict[str, Any]) -> RunConfig:
 
     ren = _section(raw, "renormalization")
     default_kind = "renormalized_quark" if preset.m_R_sq is not None else "lambda_bar"
-    kind = str(ren.get("condition", default_kind))
+    kind = check.string(ren.get("condition", default_kind), "[renormalization] condition")
     if "target" in ren:
         raise ConfigError("[renormalization] target is now target_GeV (Lambda-bar in GeV)")
     target_gev = _number(ren, "target_GeV", "renormalization")
@@ -150,6 +151,10 @@ def config_from_dict(raw: dict[str, Any]) -> RunConfig:
             "[couplings] overrides change the light-quark self-energy, so the preset's m_R_sq no "
             "longer describes the same renormalised quark: give [renormalization] m_R_sq "
             "explicitly (e.g. from `lfqcd calibrate`) or use condition = 'lambda_bar'")
+    check.number(ren.get("tolerance", 1e-7), "[renormalization] tolerance", gt=0)
+    if kind == "lambda_bar" and target_gev is not None and target_gev <= 0:
+        raise ConfigError(f"[renormalization] target_GeV must be > 0 (Lambda-bar = M_B - m_b is "
+                          f"positive), got {target_gev!r}")
     condition = RenormalizationCondition(
         kind=kind,
         target=None if kind != "lambda_bar" or target_gev is None else target_gev / inv_a,
@@ -176,40 +181,62 @@ def config_from_dict(raw: dict[str, Any]) -> RunConfig:
     if not ladder:
         raise ConfigError("[resolutions] ladder must list at least two [h, kappa_max] pairs")
     try:
-        resolutions = tuple(Resolution(float(h), float(k)) for h, k in ladder)
+        resolutions = tuple(Resolution(check.number(h, "[resolutions] ladder h"),
+                                       check.number(k, "[resolutions] ladder kappa_max"))
+                            for h, k in ladder)
+    except InvalidParameterError as exc:
+        raise ConfigError(f"[resolutions] ladder: {exc}") from exc
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"[resolutions] ladder must be a list of [h, kappa_max] pairs: {exc}") from exc
     if len({r.h for r in resolutions}) < 2:
         raise ConfigError("[resolutions] ladder needs at least two distinct h to extrapolate")
 
     obs = _section(raw, "observables")
-    n_states = int(_number(run, "n_states", "run", 3))
-    if n_states < 1:
-        raise ConfigError(f"[run] n_states must be >= 1, got {n_states}")
+    n_states = check.integer(run.get("n_states", 3), "[run] n_states", ge=1)
     w_max = float(_number(obs, "w_max", "observables", 1.6))
     if w_max <= 1.0:
         raise ConfigError(f"[observables] w_max must be > 1, got {w_max}")
-    n_w = _number(obs, "n_w", "observables", 31)
-    if not float(n_w).is_integer() or n_w < 2:
-        raise ConfigError(f"[observables] n_w must be an integer >= 2, got {n_w!r}")
-    excited = tuple(float(j) for j in run.get("excited_jz", [1.5]))
+    excited = check.numbers(run.get("excited_jz", [1.5]), "[run] excited_jz")
+    backend = check.string(run.get("backend", "auto"), "[run] backend")
+    memory_gb = check.number(run.get("memory_limit_gb", 8.0), "[run] memory_limit_gb", gt=0)
+    check_feasible(backend, resolutions, excited, memory_gb)
     return RunConfig(
-        name=str(run.get("name", "b_meson")),
+        name=check.string(run.get("name", "b_meson"), "[run] name"),
         preset=preset.name,
         couplings=couplings,
         lattice_spacing_fm=float(a_fm),
         renormalization=condition,
         resolutions=resolutions,
-        seed=int(_number(run, "seed", "run", 0)),
-        backend=str(run.get("backend", "auto")),
+        seed=check.integer(run.get("seed", 0), "[run] seed", ge=0),
+        backend=backend,
         n_states=n_states,
         excited_jz=excited,
         w_max=w_max,
-        n_w=int(n_w),
-        memory_limit_gb=float(_number(run, "memory_limit_gb", "run", 8.0)),
+        n_w=check.integer(obs.get("n_w", 31), "[observables] n_w", ge=2),
+        memory_limit_gb=memory_gb,
         budget=budget,
         sqrt_sigma_GeV=sqrt_sigma,
     )
+
+
+def check_feasible(backend: str, resolutions: tuple[Resolution, ...],
+                   excited_jz: tuple[float, ...], limit: float) -> None:
+    """Before compute: backend usable here, j_z blocks, memory estimate of every resolution."""
+    from heavy_meson.hamiltonian import check_memory
+    from lfqcd.eigen import check_backend
+    from lfqcd.errors import BasisTooLargeError
+
+    check_backend(backend, "[run] backend")
+    for jz in excited_jz:
+        if not (2 * jz).is_integer() or int(2 * jz) % 2 == 0:
+            raise ConfigError(f"[run] excited_jz must list half-odd j_z values (e.g. 1.5), "
+                              f"got {jz!r}")
+    for res in resolutions:
+        try:
+            check_memory(res, int(limit * 2**30))
+        except BasisTooLargeError as exc:
+            raise ConfigError(f"[resolutions] ladder: {exc} ([run] memory_limit_gb = "
+                              f"{limit:g})") from exc
 
 
 def load_config(path: str | Path) -> RunConfig:

@@ -98,6 +98,21 @@ class RenormalizationCondition:
         return dataclasses.asdict(self)
 
 
+def _check_reachable(model: HeavyLightModel, couplings: Couplings, target: float,
+                     tolerance: float, backend: str) -> None:
+    """Bracket test: refuse a target above the one-link threshold (see :mod:`heavy_meson.reach`)."""
+    from heavy_meson.reach import lambda_bar_limit
+
+    sup = lambda_bar_limit(model, couplings, backend)
+    if target > sup - tolerance:
+        raise CounterTermError(
+            f"[renormalization] target Lambda-bar = {target} is out of reach at h = "
+            f"{model.resolution.h}, kappa_max = {model.resolution.kappa_max}: Lambda-bar grows "
+            f"with m0_sq but saturates at the one-link threshold {sup:.6g}; choose a smaller "
+            "target"
+        )
+
+
 def _first_order_guess(model: HeavyLightModel, new: Couplings, old: Couplings, m0_old: float,
                        v: np.ndarray) -> float:
     """``m0_sq`` that keeps the energy fixed to first order when the couplings move old -> new."""
@@ -153,6 +168,7 @@ def renormalized_solve(
         x = _first_order_guess(model, couplings, previous, x, v0)
     lo, hi = -math.inf, math.inf  # bracket on m0_sq: f(lo) < 0 < f(hi)
     history: list[tuple[float, float]] = []
+    checked = False
     for it in range(1, max_iter + 1):
         try:
             sol = model.solve(couplings, n_states, x, backend, v0, m0_log=c_log)
@@ -176,6 +192,9 @@ def renormalized_solve(
         else:  # unbracketed: limit runaway Newton steps to the scale of m0_sq itself
             limit = 10.0 + abs(x)
             x_new = x + max(-limit, min(limit, x_new - x))
+            if f < 0 and not checked and x_new - history[0][0] > 100.0 + 10.0 * abs(history[0][0]):
+                checked = True  # far from the start and still below: is the target reachable?
+                _check_reachable(model, couplings, target, condition.tolerance, backend)
         if f < 0 and x > SATURATION_M0_SQ:
             raise CounterTermError(
                 f"Lambda-bar = {target} is out of reach at h = {model.resolution.h}: "

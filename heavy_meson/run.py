@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
-import os
 import platform
 import subprocess
 import time
@@ -29,15 +27,17 @@ from typing import Any
 import numpy as np
 
 from heavy_meson import budget as bud
+from heavy_meson import checkpoint
 from heavy_meson import observables as obs
 from heavy_meson.config import RunConfig, load_config
 from heavy_meson.hamiltonian import HeavyLightModel, Resolution
 from heavy_meson.renormalization import RenormalizationCondition, renormalized_solve
 from lfqcd import __version__
+from lfqcd.assembly import kernels_compiled
 from lfqcd.couplings import couplings_from_fit, get_preset
 from lfqcd.errors import LFQCDError
 from lfqcd.extrapolate import extrapolate_ansatz
-from lfqcd.scan.store import json_finite
+from lfqcd.outdir import config_hash, write_json
 from lfqcd.units import inverse_spacing_gev
 
 #: scalar observables extrapolated and reported (results.json keys)
@@ -353,8 +353,19 @@ def run(config: RunConfig, out_dir: str | Path | None = None,
     t0 = time.perf_counter()
     w_grid = np.linspace(1.0, config.w_max, config.n_w)
     results = []
-    for res in config.resolutions:
-        r = solve_resolution(config, res, w_grid)
+    cfg_hash = config_hash(config.to_dict())
+    for i, res in enumerate(config.resolutions):
+        r = None if out_dir is None else checkpoint.load(Path(out_dir), i, res, cfg_hash,
+                                                         ResolutionResult)
+        if r is None:
+            if progress and not kernels_compiled():
+                progress("compiling the numba operator kernels (once per process, ~10 s) ...")
+            r = solve_resolution(config, res, w_grid)
+            if out_dir is not None and r.status == "ok":
+                checkpoint.save(Path(out_dir), i, cfg_hash, r)
+        elif progress:
+            progress(f"h={res.h:<5g} kappa_max={res.kappa_max:<5g} reused from "
+                     f"{checkpoint.path_for(Path(out_dir), i, res)}")
         results.append(r)
         if progress:
             if r.status == "ok":
@@ -398,10 +409,7 @@ def write_outputs(result: RunResult, out_dir: Path) -> None:
     from heavy_meson import plots, tables
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / "results.json.tmp"
-    record = json_finite(json.loads(json.dumps(result.to_dict(), default=_json_default)))
-    tmp.write_text(json.dumps(record, indent=2, allow_nan=False))
-    os.replace(tmp, out_dir / "results.json")
+    write_json(out_dir / "results.json", result.to_dict(), default=_json_default)  # NaN -> null
     tables.write_csv_tables(result, out_dir)
     plots.write_plots(result, out_dir)
 
@@ -421,13 +429,19 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="run configuration (TOML), e.g. runs/b_meson_default.toml")
     parser.add_argument("--out", default="out/b_meson", help="output folder (default out/b_meson)")
     parser.add_argument("--quiet", action="store_true", help="no per-resolution progress lines")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace what --out holds instead of resuming it")
 
 
 def main(args: argparse.Namespace) -> int:
     from heavy_meson.tables import summary_table
+    from lfqcd import outdir
+    from lfqcd.signals import sigterm_as_interrupt
 
     config = load_config(args.config)
-    result = run(config, args.out, progress=None if args.quiet else print)
+    outdir.prepare(args.out, "run", config_hash(config.to_dict()), overwrite=args.overwrite)
+    with sigterm_as_interrupt():
+        result = run(config, args.out, progress=None if args.quiet else print)
     print()
     print(summary_table(result))
     print(f"\nwrote {args.out}/results.json, isgur_wise.csv, lcda.csv, pdf.csv and 4 plots "

@@ -10,15 +10,15 @@ the diagonal, and the light-meson spectrum against ``t_F`` around the fitted poi
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import os
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lfqcd import __version__
+from lfqcd import __version__, outdir
+from lfqcd.calibration.checks import check_values
 from lfqcd.errors import ConfigError, InvalidParameterError
 from lfqcd.tomlio import read_toml
 
@@ -36,12 +36,15 @@ def load_calibration_config(path: str | Path) -> dict[str, Any]:
     for sec, val in raw.items():
         if sec not in _SCHEMA:
             raise ConfigError(f"{p}: unknown section [{sec}]; allowed: {', '.join(_SCHEMA)}")
+        if not isinstance(val, dict):
+            raise ConfigError(f"{p}: [{sec}] must be a table, got {val!r}")
         unknown = sorted(set(val) - _SCHEMA[sec])
         if unknown:
             raise ConfigError(f"{p}: unknown key(s) {unknown} in [{sec}]; "
                               f"allowed: {', '.join(sorted(_SCHEMA[sec]))}")
     if set(raw.get("start", {})) != _SCHEMA["start"]:
         raise ConfigError(f"{p}: [start] needs every fit parameter: {', '.join(sorted(_SCHEMA['start']))}")
+    check_values(raw)
     return raw
 
 
@@ -49,6 +52,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="calibration configuration, e.g. runs/calibrate.toml")
     parser.add_argument("--out", default="out/calibration", help="output folder")
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace what --out holds (another command's or config's results)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -56,6 +61,7 @@ def main(args: argparse.Namespace) -> int:
     from lfqcd.calibration.report import calibration_table, write_plots
 
     raw = load_calibration_config(args.config)
+    outdir.prepare(args.out, "calibrate", outdir.config_hash(raw), overwrite=args.overwrite)
     try:
         setup = Setup(**{k: tuple(v) if isinstance(v, list) else v
                          for k, v in raw.get("setup", {}).items()})
@@ -68,11 +74,9 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     record = {"version": __version__, "config": raw, **result.to_dict()}
-    tmp = out / "calibration.json.tmp"
-    tmp.write_text(json.dumps(record, indent=2, default=_json_default))
-    os.replace(tmp, out / "calibration.json")
+    outdir.write_json(out / "calibration.json", record, default=_json_default)
     table = calibration_table(json.loads(json.dumps(record, default=_json_default)))
-    (out / "calibration.txt").write_text(table + "\n")
+    outdir.atomic_write_text(out / "calibration.txt", table + "\n")
     write_plots(cal, record, out)
     print(table)
     print(f"\nwrote {out}/calibration.json, calibration.txt, dispersion.png, stability.png "
