@@ -178,8 +178,9 @@ PRESETS: dict[str, Preset] = {
         couplings=_ILLUSTRATIVE,
         # a sqrt(G) = 1 in lattice units with sqrt(G) = 0.35 GeV (sqrt(sigma_L) = 0.44 GeV,
         # sigma_L = pi G / 2): a = 1 / 0.35 GeV^-1 = 0.5638 fm (physics.md F.1, K).
-        lattice_spacing_fm=0.197327 / 0.35,
+        lattice_spacing_fm=0.1973269804 / 0.35,
         lambda_bar_target=0.8,
+        sqrt_sigma_GeV=0.35 * math.sqrt(math.pi / 2),  # sigma = pi G_phys / 2, G_phys = 0.35^2
         provenance=(
             "Hand-set illustrative couplings of physics.md K (m = 0.5, mu = 1.2, t_F = 0.5, "
             "t_NF = 0.3 in units a sqrt(G) = 1; link swaps Lagrangian-consistent with m_V = m, "

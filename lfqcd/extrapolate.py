@@ -168,14 +168,24 @@ def extrapolate_ansatz(h: np.ndarray, values: np.ndarray, kappa_max: np.ndarray,
             if "kmax1" in terms:
                 continue
             terms = tuple(t for t in terms if t != "kmax2")
-        if len(q) < len(terms) + 2:
+        if len(q) < len(terms) + 1:
             continue
         coef, stat = _fit_any(h, km, q, terms)
         models[name] = {"value": float(coef[0]), "fit_error": stat,
-                        "loo_rms": _loo_rms(h, km, q, terms)}
+                        "loo_rms": _loo_rms(h, km, q, terms) if len(q) >= len(terms) + 2
+                        else float("inf")}
     finite = {k: m for k, m in models.items() if np.isfinite(m["loo_rms"])}
     if not finite:
-        raise InvalidParameterError("too few resolutions for any extrapolation ansatz")
+        if not models:
+            raise InvalidParameterError("too few resolutions for any extrapolation ansatz")
+        # exactly determined: no cross-check possible; the whole step from the finest point
+        name = next(iter(models))
+        step = abs(models[name]["value"] - q[np.argmin(h)])
+        return AnsatzExtrapolation(
+            value=models[name]["value"], error=step, fit_error=0.0, ansatz_spread=step,
+            model=name, accepted=[name], models=models,
+            criterion="exactly determined (too few resolutions to compare ansaetze): "
+                      "error = the whole extrapolation step from the finest point")
     best = min(finite, key=lambda k: finite[k]["loo_rms"])
     limit = accept_factor * max(finite[best]["loo_rms"], 1e-15)
     accepted = [k for k, m in finite.items() if m["loo_rms"] <= limit]

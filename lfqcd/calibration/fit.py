@@ -60,7 +60,7 @@ class Targets:
     tol_m_rho: float = 0.02
     tol_f_pi: float = 0.05
     tol_c2: float = 0.05
-    tol_degeneracy: float = 0.05
+    tol_degeneracy: float = 0.5
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -79,8 +79,8 @@ class Targets:
 class Setup:
     """Resolutions and fixed choices of the fit."""
 
-    k_values: tuple[int, ...] = (12, 16, 20)
-    k_holdout: tuple[int, ...] = (24, 32)
+    k_values: tuple[int, ...] = (16, 20, 24)
+    k_holdout: tuple[int, ...] = (12, 32)
     p_cov: float = 0.3
     string_h: float = 0.1
     string_kappa_max: float = 12.0
