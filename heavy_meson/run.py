@@ -344,9 +344,8 @@ def _xi_curves(done: list[ResolutionResult], w: np.ndarray,
         if not o or o.get("value") is None or curve is None:
             continue
 
-        w_ext = extended_w_grid(w[-1], len(w))
-
-        def scaled(rho2: float, curve: np.ndarray = curve, r_fin: float = r_fin) -> np.ndarray:
+        def scaled(rho2: float, curve: np.ndarray = curve, r_fin: float = r_fin,
+                   w_ext: np.ndarray = extended_w_grid(w[-1], len(w))) -> np.ndarray:
             return np.interp(1.0 + (w - 1.0) * max(rho2, 0.0) / r_fin, w_ext, curve,
                              right=np.nan)
 

@@ -10,8 +10,8 @@ the diagonal, and the light-meson spectrum against ``t_F`` around the fitted poi
 from __future__ import annotations
 
 import argparse
-import json
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 

@@ -13,8 +13,8 @@ with the renormalised sector-0 quark and antiquark masses of docs/physics.md (R2
 cell-log counterterm as the heavy-light operator, ``c = 4 (t_F^2 + t_NF^2)/m^2``), ``T`` over
 the emission (``t_F``, ``t_NF``) and link-swap (``w_FF``, ``w_NN``, ``w_FN``) pieces at the
 quark end and their charge conjugates ``C O_T C^T`` at the antiquark end (one implementation
-of each term, :func:`lfqcd.operators.charge_conjugation`). The same Coulomb, kinetic, emission and swap pieces as the heavy-light operator (physics.md D.3) are used; only
-the basis differs (both ends dynamical). ``P_perp`` enters through the Bloch phases of the
+of each term, :func:`lfqcd.operators.charge_conjugation`). The same Coulomb, kinetic, emission
+and swap pieces as the heavy-light operator (docs/physics.md (H1)) are used; only the basis differs (both ends dynamical). ``P_perp`` enters through the Bloch phases of the
 antiquark-end pieces (:func:`lfqcd.operators.antiquark_shift_phases`): the quark-end terms
 leave the antiquark, the chain's reference site, in place.
 
