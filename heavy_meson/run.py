@@ -336,6 +336,7 @@ def _xi_curves(done: list[ResolutionResult], w: np.ndarray,
     xi(w) = xi_fin(1 + (w - 1) rho2 / rho2_fin) (docs/physics.md (B4)); the band from rho2's
     total error; the same for the longitudinal frame."""
     fin = min(done, key=lambda r: (r.resolution.h, -r.resolution.kappa_max))
+    w_ext = extended_w_grid(w[-1], len(w))
     out: dict[str, np.ndarray] = {"w": w}
     for key, curve, name in (("rho2", fin.xi, "xi"),
                              ("rho2_longitudinal", fin.xi_longitudinal, "xi_longitudinal")):
@@ -344,8 +345,7 @@ def _xi_curves(done: list[ResolutionResult], w: np.ndarray,
         if not o or o.get("value") is None or curve is None:
             continue
 
-        def scaled(rho2: float, curve: np.ndarray = curve, r_fin: float = r_fin,
-                   w_ext: np.ndarray = extended_w_grid(w[-1], len(w))) -> np.ndarray:
+        def scaled(rho2: float, curve: np.ndarray = curve, r_fin: float = r_fin) -> np.ndarray:
             return np.interp(1.0 + (w - 1.0) * max(rho2, 0.0) / r_fin, w_ext, curve,
                              right=np.nan)
 

@@ -14,9 +14,10 @@ cell-log counterterm as the heavy-light operator, ``c = 4 (t_F^2 + t_NF^2)/m^2``
 the emission (``t_F``, ``t_NF``) and link-swap (``w_FF``, ``w_NN``, ``w_FN``) pieces at the
 quark end and their charge conjugates ``C O_T C^T`` at the antiquark end (one implementation
 of each term, :func:`lfqcd.operators.charge_conjugation`). The same Coulomb, kinetic, emission
-and swap pieces as the heavy-light operator (docs/physics.md (H1)) are used; only the basis differs (both ends dynamical). ``P_perp`` enters through the Bloch phases of the
-antiquark-end pieces (:func:`lfqcd.operators.antiquark_shift_phases`): the quark-end terms
-leave the antiquark, the chain's reference site, in place.
+and swap pieces as the heavy-light operator (docs/physics.md (H1)) are used; only the basis
+differs (both ends dynamical). ``P_perp`` enters through the Bloch phases of the antiquark-end
+pieces (:func:`lfqcd.operators.antiquark_shift_phases`): the quark-end terms leave the
+antiquark, the chain's reference site, in place.
 
 Mesons: the pion is the lowest ``j_z = 0`` state at ``P_perp = 0``; the rho the lowest
 ``j_z = 1`` state (transverse polarisation). ``M^2(P_perp) := 2P^+P^-(P_perp) - P_perp^2``;
