@@ -9,7 +9,7 @@ Protocol
 --------
 * One held-out set per simulator, simulated once (Sobol', its own seed) and shared by every
   arm and seed; its cost is the same for both arms and is not counted.
-* Both arms run the *same* loop (:func:`mlsurrogate.active.run_active_learning`): the same
+* Both arms run the *same* loop (:func:`mlsurrogate.active.run.run_active_learning`): the same
   initial Sobol' design per seed (paired seeds), the same rounds, batch, ensemble, training
   protocol and warm starts; only the batch selection differs (``policy.kind = "uncertainty"``
   vs ``"random"``: uniform i.i.d. in the box) - the "random + same round structure + warm
@@ -45,16 +45,16 @@ import numpy as np
 
 from lfqcd.scan.executors import ProcessExecutor
 from lfqcd.threads import pin_threads
-from mlsurrogate.active import run_active_learning
-from mlsurrogate.al_config import ALConfig, config_from_dict
-from mlsurrogate.al_run import design_unit
-from mlsurrogate.al_sim import SimulationClient, output_columns
+from mlsurrogate.active.config import ALConfig, config_from_dict
+from mlsurrogate.active.policy import design_unit
+from mlsurrogate.active.run import run_active_learning
+from mlsurrogate.active.simulators.client import SimulationClient, output_columns
 from mlsurrogate.data import Dataset
 
 SETUPS: dict[str, dict[str, Any]] = {
     # analytic stand-in: a sharp circular front and a bump in a smooth background
     "standin": {
-        "al": {"simulator": "mlsurrogate.al_standin:simulate"},
+        "al": {"simulator": "mlsurrogate.active.simulators.standin:simulate"},
         "box": {"x1": [0.0, 1.0], "x2": [0.0, 1.0]},
         "policy": {"initial": 16, "batch": 16, "rounds": 12},
         "test": {"n_points": 1024},

@@ -11,7 +11,7 @@ Protocol
   and operator pieces of the heavy-meson workers are not timed). Runs are interleaved
   (sequential s0, streaming s0, sequential s1, ...) so that machine noise hits both.
 * Sequential: simulate a round's batch on all workers, then train (the trainer runs alone:
-  one core idles). Streaming (:mod:`mlsurrogate.stream`): all workers simulate while the
+  one core idles). Streaming (:mod:`mlsurrogate.active.streaming`): all workers simulate while the
   trainer waits, ``workers - 1`` while it trains (the trainer has the remaining core), the
   1.2x oversampling and 0.43 split of spec 6.3, and the incremental feed.
 * The held-out set is simulated once beforehand and shared; its evaluation after every
@@ -43,15 +43,15 @@ import numpy as np
 
 from lfqcd.scan.executors import ProcessExecutor
 from lfqcd.threads import pin_threads
-from mlsurrogate.active import run_active_learning
-from mlsurrogate.al_config import ALConfig, config_from_dict
-from mlsurrogate.stream import run_streaming
+from mlsurrogate.active.config import ALConfig, config_from_dict
+from mlsurrogate.active.run import run_active_learning
+from mlsurrogate.active.streaming import run_streaming
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from al_vs_random import heldout, machine  # noqa: E402 - sibling benchmark script
 
 STANDIN = {
-    "al": {"simulator": "mlsurrogate.al_standin:simulate"},
+    "al": {"simulator": "mlsurrogate.active.simulators.standin:simulate"},
     "box": {"x1": [0.0, 1.0], "x2": [0.0, 1.0]},
     "policy": {"initial": 16, "batch": 8, "rounds": 6},
     "test": {"n_points": 512},
@@ -214,7 +214,7 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
 def warm_up(ex: ProcessExecutor, setups: list[str]) -> None:
     """Import the simulators, compile and build their pieces in every worker (untimed)."""
     from lfqcd.scan.worker import PointTask, run_point
-    from mlsurrogate.al_sim import SimulationClient
+    from mlsurrogate.active.simulators.client import SimulationClient
 
     for setup in setups:
         cfg = make_config(setup, "sequential", 0, Path("unused"))

@@ -10,13 +10,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mlsurrogate.active import EnsembleModel, HeteroscedasticModel, gaussian_nll
-from mlsurrogate.al_config import TrainOptions
+from mlsurrogate.active.config import TrainOptions
+from mlsurrogate.active.uncertainty import EnsembleModel, HeteroscedasticModel, gaussian_nll
 from mlsurrogate.arch import Arch
 from mlsurrogate.config import FitConfig, ModelConfig
 from mlsurrogate.data import Dataset
-from mlsurrogate.models import FFN
-from mlsurrogate.train import fit
+from mlsurrogate.models.dense import FFN
+from mlsurrogate.train.loop import fit
 
 MODEL = ModelConfig(width=32, depth=2, activation="tanh")
 

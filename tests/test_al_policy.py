@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 
 from lfqcd.errors import ConfigError, InvalidParameterError
-from mlsurrogate.active import (
+from mlsurrogate.active.config import BoxAxis, config_from_dict
+from mlsurrogate.active.policy import (
     candidate_pool,
     draw_batch,
     jitter_inside,
     selection_probabilities,
 )
-from mlsurrogate.al_config import BoxAxis, config_from_dict
-from mlsurrogate.al_sim import CouplingBox
+from mlsurrogate.active.simulators.client import CouplingBox
 
 
 def test_probabilities_proportional_to_score() -> None:
@@ -121,7 +121,7 @@ def test_box_maps_linear_and_log_axes() -> None:
         CouplingBox((BoxAxis("mu", 1.0, 1.0),))
 
 
-BASE = {"al": {"simulator": "mlsurrogate.al_standin:simulate"}, "box": {"x1": [0.0, 1.0]}}
+BASE = {"al": {"simulator": "mlsurrogate.active.simulators.standin:simulate"}, "box": {"x1": [0.0, 1.0]}}
 
 
 @pytest.mark.parametrize("change, exc, match", [

@@ -17,8 +17,9 @@ from mlsurrogate.arch import Arch
 from mlsurrogate.config import FitConfig, ModelConfig, TrainConfig, load_config
 from mlsurrogate.data import Standardizer, group_observables, read_scan_store, teacher_student
 from mlsurrogate.errors import CheckpointMismatchError, DatasetError, ParallelLayoutError
-from mlsurrogate.models import Surrogate, build_network, load_surrogate
-from mlsurrogate.train import fit, train_surrogate
+from mlsurrogate.surrogate import Surrogate, build_network, load_surrogate
+from mlsurrogate.train.api import train_surrogate
+from mlsurrogate.train.loop import fit
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,12 +1,13 @@
-"""Book-keeping shared by the sequential (:mod:`mlsurrogate.active`) and streaming
-(:mod:`mlsurrogate.stream`) workflows: the results folder, resume, held-out set, progress.
+"""Book-keeping shared by the sequential (:mod:`mlsurrogate.active.run`) and streaming
+(:mod:`mlsurrogate.active.streaming`) workflows: the results folder, resume, held-out set,
+progress.
 
 Results folder (``[al] out``, default ``out/al_<name>``)::
 
     al_state.json           format, config, science (what a resume must match), versions,
                             seeds, output columns, one entry per completed round, status
     sims/                   a scan store with every simulation (failures too); see
-                            mlsurrogate.al_sim - readable by read_scan_store / lfqcd train
+                            mlsurrogate.active.simulators.client - readable by read_scan_store / lfqcd train
     rounds/round_<k>/       the model after round k (ensemble members or heteroscedastic net)
     learning_curve.csv      round, simulations, training points, held-out error, wall time
     learning_curve.png      held-out error against simulations
@@ -34,15 +35,16 @@ from typing import Any
 import numpy as np
 
 from lfqcd.errors import ConfigError, InvalidParameterError, ResultFileError
-from lfqcd.scan.designs import unit_sample
 from lfqcd.scan.keys import canonical_json, plain
 from lfqcd.scan.store import atomic_write_text, config_diff, now_iso
 from lfqcd.scan.store import json_finite as _finite
-from mlsurrogate.al_config import ALConfig
-from mlsurrogate.al_sim import SimRecord, SimulationClient, output_columns
+from mlsurrogate.active.config import ALConfig
+from mlsurrogate.active.policy import design_unit
+from mlsurrogate.active.simulators.client import SimRecord, SimulationClient, output_columns
 from mlsurrogate.data import Dataset
+from mlsurrogate.report import versions
 
-__all__ = ["ALResult", "ALRun", "Echo", "Progress", "design_unit", "derive_seed", "default_out"]
+__all__ = ["ALResult", "ALRun", "Echo", "Progress", "default_out", "progress_enabled"]
 
 STATE_FORMAT = "lfqcd-al/1"
 Echo = Callable[[str], None]
@@ -51,20 +53,6 @@ Echo = Callable[[str], None]
 def default_out(cfg: ALConfig) -> Path:
     """``[al] out`` or ``out/al_<name>``."""
     return Path(cfg.out) if cfg.out else Path("out") / f"al_{cfg.name}"
-
-
-def derive_seed(*parts: int) -> int:
-    """An independent 32-bit seed from integers (``numpy.random.SeedSequence``)."""
-    return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(1)[0])
-
-
-def design_unit(kind: str, d: int, n: int, seed: int) -> np.ndarray:
-    """``n`` points in the unit cube: scrambled ``"sobol"``, ``"lhs"`` or i.i.d. ``"random"``."""
-    if n <= 0:
-        return np.zeros((0, d))
-    if kind == "random":
-        return np.random.default_rng(seed).random((n, d))
-    return unit_sample(kind, d, n, seed)
 
 
 @dataclasses.dataclass
@@ -252,8 +240,6 @@ class ALRun:
 
     def start(self, seeds: dict[str, Any]) -> dict[str, Any]:
         """Create (or re-open) the state; returns it."""
-        from mlsurrogate.report import versions
-
         if self.state is None:
             self.state = {
                 "format": STATE_FORMAT, "science": self.science, "config": plain(self.cfg.to_dict()),

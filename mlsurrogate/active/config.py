@@ -175,7 +175,7 @@ class ALConfig:
     """A validated active-learning run configuration."""
 
     box: tuple[BoxAxis, ...]
-    simulator: str = "mlsurrogate.al_standin:simulate"
+    simulator: str = "mlsurrogate.active.simulators.standin:simulate"
     name: str = "al"
     out: str | None = None
     backend: str = "auto"

@@ -2,7 +2,7 @@
 
 One process: the run happens here. ``--nproc P > 1``: the resolved configuration is written to
 the output folder and ``P`` ranks are started with ``torchrun --standalone`` running
-:mod:`mlsurrogate.train_worker` (gloo on CPU, NCCL when every rank has a GPU). Rank 0 writes
+:mod:`mlsurrogate.train.worker` (gloo on CPU, NCCL when every rank has a GPU). Rank 0 writes
 ``model.pt``, ``loss_curve.png`` and ``record.json`` into the output folder.
 """
 
@@ -100,7 +100,7 @@ def _launch_torchrun(cfg: Any, args: argparse.Namespace) -> dict[str, Any]:
     log_path = out / "torchrun.log"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
            "--nproc-per-node", str(cfg.parallel.nproc), "--max-restarts", "0",
-           "-m", "mlsurrogate.train_worker", "--config", str(resolved),
+           "-m", "mlsurrogate.train.worker", "--config", str(resolved),
            "--error-dir", str(err_dir)]
     if args.init_from:
         cmd += ["--init-from", str(args.init_from)]
@@ -144,7 +144,7 @@ def main(args: argparse.Namespace) -> int:
 
         raise ResultFileError(f"checkpoint {args.init_from} does not exist")
     if nproc == 1:
-        from mlsurrogate.train import run_training
+        from mlsurrogate.train.run import run_training
 
         record = run_training(cfg, None, args.init_from, log=None if args.quiet else print)
         assert record is not None

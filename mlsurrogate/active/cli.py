@@ -48,7 +48,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def resolve(args: argparse.Namespace) -> object:
     """The configuration file with the command-line overrides applied."""
     from lfqcd.errors import ConfigError
-    from mlsurrogate.al_config import load_al_config
+    from mlsurrogate.active.config import load_al_config
 
     if args.streaming and args.sequential:
         raise ConfigError("--streaming and --sequential exclude each other")
@@ -67,8 +67,8 @@ def resolve(args: argparse.Namespace) -> object:
 
 def main(args: argparse.Namespace) -> int:
     """Entry point of ``lfqcd al``; 0 when the run completed."""
-    from mlsurrogate.active import run_active_learning
-    from mlsurrogate.al_config import ALConfig
+    from mlsurrogate.active.config import ALConfig
+    from mlsurrogate.active.run import run_active_learning
 
     cfg = resolve(args)
     assert isinstance(cfg, ALConfig)
@@ -88,8 +88,8 @@ def main(args: argparse.Namespace) -> int:
 
 def dry_run_text(cfg: object) -> str:
     """The resolved plan: simulator, box, budget, policy, model, executor, folder state."""
-    from mlsurrogate.al_config import ALConfig
-    from mlsurrogate.al_run import ALRun
+    from mlsurrogate.active.config import ALConfig
+    from mlsurrogate.active.folder import ALRun
 
     assert isinstance(cfg, ALConfig)
     run = ALRun(cfg)  # validates names, box corners and an existing folder's configuration
