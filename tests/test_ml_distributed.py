@@ -191,7 +191,7 @@ def test_cli_two_ranks_via_torchrun(tmp_path: Path) -> None:
     cfg.write_text(
         "[data.synthetic]\nn_samples = 600\n[model]\nwidth = 32\n"
         "[parallel]\nmode = 'phantom'\nghosts = 4\ntimeout_s = 30\n"
-        "[train]\nmax_epochs = 3\nbatch_size = 64\n"
+        "[train]\nmax_epochs = 3\nmin_iters = 0\nbatch_size = 64\n"
     )
     out = tmp_path / "out"
     assert main(["train", str(cfg), "--nproc", "2", "--out", str(out), "--quiet"]) == 0

@@ -47,8 +47,9 @@ def _output_scale(Y: np.ndarray) -> np.ndarray:
 
 
 def _fit_config(opts: Any, epochs: int, seed: int) -> FitConfig:
+    # [train] patience (epochs) acts between chunks (rounds.train_chunked), not inside a fit
     return FitConfig(batch_size=opts.batch_size, lr=opts.lr, weight_decay=opts.weight_decay,
-                     max_epochs=epochs, patience=opts.patience, seed=seed, device="cpu")
+                     max_epochs=epochs, patience=0, seed=seed, device="cpu")
 
 
 class EnsembleModel:

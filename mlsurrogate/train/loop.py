@@ -26,7 +26,7 @@ from mlsurrogate.config import FitConfig
 from mlsurrogate.errors import CollectiveError
 from mlsurrogate.parallel.runtime import DistContext
 
-__all__ = ["FitResult", "evaluate", "fit"]
+__all__ = ["FitResult", "Schedule", "evaluate", "fit", "schedule"]
 
 
 @dataclass
@@ -59,6 +59,38 @@ class FitResult:
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
+#: validations per run at most when ``eval_every = 0`` and epochs are very short
+MAX_EVALS = 200
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How :func:`fit` runs for ``n_train`` rows: batch, steps per epoch, evaluation interval
+    and the step budget (all in optimizer steps)."""
+
+    batch: int
+    iters_per_epoch: int
+    eval_every: int
+    max_iters: int
+
+
+def schedule(cfg: FitConfig, n_train: int) -> Schedule:
+    """The :class:`Schedule` of ``cfg`` on ``n_train`` training rows.
+
+    The budget is ``max_epochs`` epochs, raised to ``min_iters`` steps (a store of 40 rows
+    under batch 128 makes one step per epoch) and capped by ``max_iters`` when that is set.
+    The last partial batch of an epoch is dropped (constant cost per step). ``eval_every = 0``
+    validates once per epoch, or every ``budget / MAX_EVALS`` steps when epochs are shorter.
+    """
+    b = min(cfg.batch_size, n_train)
+    ipe = max(1, n_train // b)
+    budget = max(cfg.max_epochs * ipe, cfg.min_iters)
+    if cfg.max_iters:
+        budget = min(budget, cfg.max_iters)
+    every = cfg.eval_every or max(ipe, -(-budget // MAX_EVALS))
+    return Schedule(b, ipe, every, budget)
+
+
 def _broadcast_scalar(value: float, ctx: DistContext | None) -> float:
     if ctx is None or ctx.world_size == 1:
         return value
@@ -117,17 +149,14 @@ def fit(
     X, Y = train
     Xv, Yv = val
     N = X.shape[0]
-    b = min(cfg.batch_size, N)
-    iters_per_epoch = max(1, N // b)  # drop the last partial batch: constant cost per step
-    eval_every = cfg.eval_every or iters_per_epoch
-    max_iters = cfg.max_epochs * iters_per_epoch
-    if cfg.max_iters:
-        max_iters = min(max_iters, cfg.max_iters)
+    plan = schedule(cfg, N)
+    b, iters_per_epoch, eval_every, max_iters = (plan.batch, plan.iters_per_epoch,
+                                                 plan.eval_every, plan.max_iters)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
     res = FitResult()
     best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-    bad_evals, running, n_running, it = 0, 0.0, 0, 0
+    running, n_running, it = 0.0, 0, 0
     t_start = time.perf_counter()
     net.train()
     while it < max_iters and not res.stopped:
@@ -158,21 +187,24 @@ def fit(
                 res.history.append(entry)
                 running, n_running = 0.0, 0
                 if val_loss < res.best_val_loss * (1.0 - cfg.min_delta):
-                    res.best_val_loss, res.best_iter, bad_evals = val_loss, it, 0
+                    res.best_val_loss, res.best_iter = val_loss, it
                     best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-                else:
-                    bad_evals += 1
                 if progress is not None:
                     progress(entry)
                 if cfg.target_loss > 0 and val_loss <= cfg.target_loss and res.target_iter is None:
                     res.target_iter = it
                     res.stopped = "target_loss"
-                elif cfg.patience and bad_evals >= cfg.patience:
+                elif cfg.patience and it - res.best_iter >= cfg.patience:
                     res.stopped = "early_stopping"
             if res.stopped or it >= max_iters:
                 break
     if not res.stopped:
-        res.stopped = "max_iters" if cfg.max_iters and it >= cfg.max_iters else "max_epochs"
+        if cfg.max_iters and it >= cfg.max_iters:
+            res.stopped = "max_iters"
+        elif max_iters > cfg.max_epochs * iters_per_epoch:
+            res.stopped = "min_iters"  # the step floor of a small data set ran out
+        else:
+            res.stopped = "max_epochs"
     res.n_iters, res.n_epochs = it, it / iters_per_epoch
     res.wall_s = time.perf_counter() - t_start
     net.load_state_dict(best_state)

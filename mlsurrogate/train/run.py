@@ -27,7 +27,7 @@ from mlsurrogate.parallel.collectives import COUNTER, backend_support, gather_ob
 from mlsurrogate.parallel.runtime import DistContext, single_process_context
 from mlsurrogate.surrogate import Surrogate, build_network, build_reference, read_checkpoint
 from mlsurrogate.train.api import device_of, load_dataset, tensors_of
-from mlsurrogate.train.loop import fit
+from mlsurrogate.train.loop import fit, schedule
 
 __all__ = ["instrumented_step", "run_training"]
 
@@ -97,9 +97,18 @@ def run_training(
                         use_rapl=ctx.local_rank == 0)
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     meter.start()
-    result = fit(net, (Xt, Yt), (Xv, Yv), cfg.train, ctx,
-                 lambda e: say(f"  iter {e['iter']:6d}  epoch {e['epoch']:6.1f}  "
-                               f"train {e['train_loss']:.4e}  val {e['val_loss']:.4e}"))
+    plan = schedule(cfg.train, Xt.shape[0])
+    say(f"fit: batch {plan.batch}, {plan.iters_per_epoch} step(s)/epoch, at most "
+        f"{plan.max_iters} steps, validation every {plan.eval_every}, patience "
+        f"{cfg.train.patience or 'off'} steps")
+    shown = max(1, plan.max_iters // plan.eval_every // 40)  # about 40 progress lines at most
+
+    def show(e: dict[str, float]) -> None:
+        if (e["iter"] // plan.eval_every) % shown == 0:
+            say(f"  iter {e['iter']:6d}  epoch {e['epoch']:6.1f}  "
+                f"train {e['train_loss']:.4e}  val {e['val_loss']:.4e}")
+
+    result = fit(net, (Xt, Yt), (Xv, Yv), cfg.train, ctx, show)
     reading = meter.stop()
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     state = net.export_state()  # collective for TP/PP
