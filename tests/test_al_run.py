@@ -43,8 +43,8 @@ def small(out: Path, **tables: dict[str, Any]) -> ALConfig:
     return config_from_dict(raw)
 
 
-def manifest(out: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (out / "sims" / "manifest.jsonl").read_text().splitlines()]
+def manifest(out: Path, store: str = "sims") -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (out / store / "manifest.jsonl").read_text().splitlines()]
 
 
 def test_rounds_reduce_heldout_error(tmp_path: Path) -> None:
@@ -58,10 +58,21 @@ def test_rounds_reduce_heldout_error(tmp_path: Path) -> None:
     assert state["status"] == "complete" and state["versions"]["torch"]
     assert state["seeds"]["run"] == 2 and state["config"]["policy"]["batch"] == 10
     assert (tmp_path / "run" / "learning_curve.csv").read_text().count("\n") == 5
-    ds = read_scan_store(tmp_path / "run" / "sims", params=["x1", "x2"])  # a normal scan store
-    assert len(ds) == 42 + 64
-    origins = {m["al_origin"] for m in manifest(tmp_path / "run")}
-    assert origins == {"test", "initial", "al"}
+    # sims/ is a normal scan store of the training points only (issue 13: the held-out points
+    # used to be in it, so `lfqcd train --data <run>/sims` trained on them)
+    ds = read_scan_store(tmp_path / "run" / "sims", params=["x1", "x2"])
+    assert len(ds) == 42
+    assert {m["al_origin"] for m in manifest(tmp_path / "run")} == {"initial", "al"}
+    test = read_scan_store(tmp_path / "run" / "test", params=["x1", "x2"])
+    assert len(test) == 64 and {m["al_origin"] for m in manifest(tmp_path / "run", "test")} == {"test"}
+    assert not {tuple(r) for r in test.X} & {tuple(r) for r in ds.X}
+
+
+class NoSimulations(SerialExecutor):
+    """An executor that fails the test if anything is submitted to it."""
+
+    def submit(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a completed run simulated again")
 
 
 class InterruptingExecutor(SerialExecutor):
@@ -103,9 +114,12 @@ def test_resume_from_last_completed_round(tmp_path: Path) -> None:
     assert len([m for m in manifest(tmp_path / "run") if m["al_round"] == 2]) == 6
     # same seeds, same selections: identical to the uninterrupted run
     assert res.final["test_nmse"] == pytest.approx(ref.final["test_nmse"], rel=1e-9)
-    again = run_active_learning(cfg)  # complete: nothing to do
-    assert again.n_sims == res.n_sims and len(manifest(tmp_path / "run")) == len(
-        manifest(tmp_path / "run"))
+    before = {store: (tmp_path / "run" / store / "manifest.jsonl").read_bytes()
+              for store in ("sims", "test")}
+    again = run_active_learning(cfg, executor=NoSimulations())  # complete: nothing to do
+    assert again.n_sims == res.n_sims and again.resumed_from == 3
+    for store, text in before.items():  # nothing simulated or appended, held-out set included
+        assert (tmp_path / "run" / store / "manifest.jsonl").read_bytes() == text
 
 
 def test_changed_config_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -136,9 +150,10 @@ def test_simulator_failures_recorded_and_skipped(tmp_path: Path) -> None:
     out = tmp_path / "run"
     cfg = small(out, fixed={"fail_radius": 0.45}, policy={"rounds": 2})
     res = run_active_learning(cfg)
-    failed = [m for m in manifest(out) if m["status"] == "failed"]
+    failed = [m for m in manifest(out) + manifest(out, "test") if m["status"] == "failed"]
     assert failed and all("did not converge" in m["error"] for m in failed)
     n_fail_train = sum(m["al_origin"] != "test" for m in failed)
+    assert n_fail_train == sum(m["status"] == "failed" for m in manifest(out))
     assert res.n_failed == n_fail_train > 0
     assert res.n_sims == cfg.budget and res.n_train == res.n_sims - n_fail_train
     assert res.rounds[-1]["n_failed"] == n_fail_train

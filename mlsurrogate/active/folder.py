@@ -6,8 +6,10 @@ Results folder (``[al] out``, default ``out/al_<name>``)::
 
     al_state.json           format, config, science (what a resume must match), versions,
                             seeds, output columns, one entry per completed round, status
-    sims/                   a scan store with every simulation (failures too); see
-                            mlsurrogate.active.simulators.client - readable by read_scan_store / lfqcd train
+    sims/                   a scan store with every training simulation (failures too); see
+                            mlsurrogate.active.simulators.client - readable by read_scan_store /
+                            lfqcd train
+    test/                   the held-out set, a scan store of its own (never trained on)
     rounds/round_<k>/       the model after round k (ensemble members or heteroscedastic net)
     learning_curve.csv      round, simulations, training points, held-out error, wall time
     learning_curve.png      held-out error against simulations
@@ -206,10 +208,16 @@ class ALRun:
         self.science = plain(cfg.science_dict())
         self.state = self._read_state()
         self.client = SimulationClient(cfg, self.out / "sims")
+        self.test_client = SimulationClient(cfg, self.out / "test")  # kept out of sims/
         self.echo = echo or (lambda _m: None)
         self.columns: list[str] | None = self.state.get("columns") if self.state else None
         self.unusable: dict[str, str] = {}
         self.test_records: list[SimRecord] = []
+
+    def attach(self, executor: Any) -> None:
+        """Run the training and the held-out simulations on ``executor``."""
+        self.client.attach(executor)
+        self.test_client.attach(executor)
 
     # -- state -----------------------------------------------------------------------------
     def _read_state(self) -> dict[str, Any] | None:
@@ -323,15 +331,17 @@ class ALRun:
         if t.n_points == 0:
             return None
         u = design_unit(t.sampler, self.client.box.d, t.n_points, t.seed)
-        recs = self.client.run(self.client.box.from_unit(u), "test", -1)
+        recs = self.test_client.run(self.test_client.box.from_unit(u), "test", -1)
         self.test_records = recs
+        self.test_client.write_summary(recs, {"config": plain(self.cfg.to_dict()),
+                                              "science": self.science, "status": "complete"})
         if progress is not None:
             failed = sum(r.status != "ok" for r in recs)
             progress.note(f"held-out set: {len(recs)} points ({failed} failed)")
         ok = [r for r in recs if self.usable(r) is not None]
         if len(ok) < 2:
             raise InvalidParameterError(f"held-out set: only {len(ok)} of {len(recs)} points "
-                                        f"succeeded; see {self.client.store.manifest_path}")
+                                        f"succeeded; see {self.test_client.store.manifest_path}")
         return self.dataset(ok)
 
     # -- rounds ----------------------------------------------------------------------------
@@ -368,8 +378,8 @@ class ALRun:
         return out
 
     def write_summary(self, records: Sequence[SimRecord]) -> None:
-        """The sims store's ``summary.csv``/``scan.json`` (``records`` + the held-out set)."""
-        self.client.write_summary(list(records) + self.test_records, {"config": plain(self.cfg.to_dict()),
+        """The sims store's ``summary.csv``/``scan.json`` (training records only)."""
+        self.client.write_summary(list(records), {"config": plain(self.cfg.to_dict()),
                                             "science": self.science,
                                             "created": (self.state or {}).get("created")})
 

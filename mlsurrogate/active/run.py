@@ -88,7 +88,7 @@ def run_active_learning(
         if needs_sims and ex is None:
             ex = make_executor(cfg.executor)
         if ex is not None:
-            run.client.attach(ex)
+            run.attach(ex)
         test = run.test_set(test_set, progress)
         for k in range(last + 1, pol.rounds + 1):
             t_round = time.perf_counter()

@@ -158,7 +158,7 @@ def run_streaming(
     progress.sims, progress.failed = len(records), sum(r.status != "ok" for r in records)
     own = executor is None
     ex = executor if executor is not None else make_executor(cfg.executor)
-    run.client.attach(ex)
+    run.attach(ex)
     W = max(1, int(getattr(ex, "n_workers", 1) or 1))
     w_train = min(W, scfg.sim_workers or max(1, min(W, usable_cores()) - 1))
     st = StreamState(run, records, progress)

@@ -57,7 +57,9 @@ class EnsembleModel:
 
     Member ``i`` uses the initialisation seed ``model.seed + 7919 i``, shuffling seed
     ``derive_seed(seed, i, 11)`` and validation split ``derive_seed(seed, i, 13)``, so the
-    members differ in initialisation, batch order and held-back points.
+    members differ in initialisation, batch order and held-back points. A member's split is
+    fixed for the whole run (by each point's couplings): a point trained on in one round is
+    never a validation point in a later one.
     """
 
     kind = "ensemble"
@@ -81,6 +83,7 @@ class EnsembleModel:
                 ds, mcfg, _fit_config(self.train_opts, epochs, derive_seed(self.seed, i, 11)),
                 val_fraction=self.train_opts.val_fraction,
                 split_seed=derive_seed(self.seed, i, 13), init=init, progress=progress,
+                fixed_split=True,
             )
             new.append(sur)
             results.append(res)
@@ -145,7 +148,8 @@ class HeteroscedasticModel:
     def fit(self, ds: Dataset, epochs: int, *, warm: bool,
             progress: EpochCallback | None = None) -> list[FitResult]:
         """Train with :func:`gaussian_nll` (warm-started from the current network if ``warm``)."""
-        train_ds, val_ds = ds.split(self.train_opts.val_fraction, derive_seed(self.seed, 0, 13))
+        train_ds, val_ds = ds.split(self.train_opts.val_fraction, derive_seed(self.seed, 0, 13),
+                                    by_content=True)
         m = len(ds.output_names)
         if warm and self.sur is not None:
             arch, net = self.sur.arch, self.sur.net

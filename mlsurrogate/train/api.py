@@ -44,15 +44,18 @@ def train_surrogate(
     split_seed: int = 1,
     init: Surrogate | None = None,
     progress: Callable[[dict[str, float]], None] | None = None,
+    fixed_split: bool = False,
 ) -> tuple[Surrogate, FitResult]:
     """Train a dense single-process surrogate on ``dataset`` (split into train/validation).
 
     With ``init`` the network, architecture and standardisation of that surrogate are reused
     and training continues from its weights (warm start; it must have the dataset's columns).
+    ``fixed_split``: each row's train/validation side is fixed by its inputs (see
+    :meth:`~mlsurrogate.data.Dataset.split`), for data sets that grow between calls.
     """
     model = model or ModelConfig()
     fit_cfg = fit_cfg or FitConfig()
-    train_ds, val_ds = dataset.split(val_fraction, split_seed)
+    train_ds, val_ds = dataset.split(val_fraction, split_seed, by_content=fixed_split)
     device = device_of(fit_cfg.device)
     if init is not None:
         if init.input_names != dataset.input_names or init.output_names != dataset.output_names:
