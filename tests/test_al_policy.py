@@ -141,6 +141,10 @@ BASE = {"al": {"simulator": "mlsurrogate.active.simulators.standin:simulate"}, "
     ({"al": {"mode": "async"}}, ConfigError, "mode"),
     ({"fixed": {"x1": 0.2}}, ConfigError, "both fixed and in the box"),
     ({"extra": {}}, ConfigError, "unknown table"),
+    ({"policy": {"kind": "sobol", "initial_sampler": "lhs"}}, ConfigError,
+     "continues the initial Sobol' design"),
+    ({"policy": {"kind": "sobol"}, "al": {"mode": "streaming"}}, ConfigError,
+     "sobol.* is a sequential baseline"),
 ])
 def test_config_bad_input_messages(change: dict, exc: type, match: str) -> None:
     raw = {**BASE, **{k: v for k, v in change.items() if v is not None}}

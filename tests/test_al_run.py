@@ -68,6 +68,25 @@ def test_rounds_reduce_heldout_error(tmp_path: Path) -> None:
     assert not {tuple(r) for r in test.X} & {tuple(r) for r in ds.X}
 
 
+def test_sobol_continuation_baseline_extends_the_initial_design(tmp_path: Path) -> None:
+    """``[policy] kind = "sobol"``: round 0 plus every batch are the first points of one
+    scrambled Sobol' sequence (a space-filling baseline beside i.i.d. random batches)."""
+    from mlsurrogate.active.policy import design_unit
+    from mlsurrogate.active.simulators.client import CouplingBox
+    from mlsurrogate.seeds import derive_seed
+
+    cfg = small(tmp_path / "run", policy={"kind": "sobol", "initial": 8, "batch": 8, "rounds": 2},
+                train={"initial_epochs": 20, "round_epochs": 10}, test={"n_points": 16})
+    res = run_active_learning(cfg)
+    assert res.n_sims == 24 and [r["round"] for r in res.rounds] == [0, 1, 2]
+    entries = manifest(tmp_path / "run")
+    assert [m["al_origin"] for m in entries] == ["initial"] * 8 + ["sobol"] * 16
+    got = np.array([[m["params"]["x1"], m["params"]["x2"]] for m in entries])
+    box = CouplingBox(cfg.box)
+    want = box.from_unit(design_unit("sobol", 2, 24, derive_seed(cfg.seed, 0, 3)))
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+
+
 class NoSimulations(SerialExecutor):
     """An executor that fails the test if anything is submitted to it."""
 

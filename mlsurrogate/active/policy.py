@@ -10,7 +10,8 @@ candidates (:func:`selection_probabilities`; ``beta = power = 1`` and ``eps = un
 default 0.1, 0 is the paper's pure rule), counts ``~ Multinomial(B, p)``, each copy jittered by
 a Gaussian of ``jitter`` pool spacings (redrawn until it lies in the box), proposals within
 ``dedup_tol`` of a simulated point or of an earlier proposal dropped and redrawn
-(:func:`draw_batch`). ``[policy] kind = "random"`` is the i.i.d. uniform baseline arm.
+(:func:`draw_batch`). ``[policy] kind = "random"`` is the i.i.d. uniform baseline arm,
+``"sobol"`` the Sobol'-continuation one (:func:`sobol_continuation`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ __all__ = [
     "jitter_inside",
     "select_batch",
     "selection_probabilities",
+    "sobol_continuation",
 ]
 
 
@@ -55,6 +57,16 @@ class UncertaintyModel(Protocol):
     def score(self, X: np.ndarray) -> np.ndarray: ...
 
     def save(self, folder: Path) -> None: ...
+
+
+def sobol_continuation(d: int, start: int, n: int, seed: int) -> np.ndarray:
+    """Points ``start .. start + n - 1`` of the scrambled Sobol' sequence of ``seed``, whose
+    first points are ``design_unit("sobol", d, start, seed)`` (the Sobol'-continuation
+    baseline: every round extends the initial design's low-discrepancy sequence)."""
+    if start < 0 or n < 1:
+        raise InvalidParameterError(f"Sobol' continuation needs start >= 0 and n >= 1, got "
+                                    f"{start}, {n}")
+    return unit_sample("sobol", d, start + n, seed)[start:]
 
 
 def design_unit(kind: str, d: int, n: int, seed: int) -> np.ndarray:

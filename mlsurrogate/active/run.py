@@ -4,8 +4,10 @@ Round 0: ``initial`` points of a Sobol'/LHS design, models trained from scratch
 (``initial_epochs``); rounds 1..R: ``batch`` points each, selected by
 :mod:`mlsurrogate.active.policy`, models warm-started from the previous round (weights and
 standardisation kept; Adam and its learning rate restarted; ``round_epochs``).
-``[policy] kind = "random"`` is the baseline arm: the same rounds and training with uniformly
-random batches. ``[al] mode = "streaming"`` delegates to :mod:`mlsurrogate.active.streaming`.
+``[policy] kind = "random"`` is the i.i.d. baseline arm (the same rounds and training with
+uniformly random batches), ``"sobol"`` the space-filling one: round k takes the next ``batch``
+points of the scrambled Sobol' sequence whose first ``initial`` points were round 0.
+``[al] mode = "streaming"`` delegates to :mod:`mlsurrogate.active.streaming`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import numpy as np
 from lfqcd.scan.executors import ScanExecutor, make_executor
 from mlsurrogate.active.config import ALConfig
 from mlsurrogate.active.folder import ALResult, ALRun, Echo, Progress, progress_enabled
-from mlsurrogate.active.policy import Selection, design_unit, select_batch
+from mlsurrogate.active.policy import Selection, design_unit, select_batch, sobol_continuation
 from mlsurrogate.active.rounds import (
     build_result,
     describe_point,
@@ -96,6 +98,11 @@ def run_active_learning(
                 u = design_unit(pol.initial_sampler, box.d, pol.initial, derive_seed(cfg.seed, 0, 3))
                 sel = Selection(box.from_unit(u), u)
                 origin = "initial"
+            elif pol.kind == "sobol":  # the next points of the initial design's sequence
+                u = sobol_continuation(box.d, pol.initial + (k - 1) * pol.batch, pol.batch,
+                                       derive_seed(cfg.seed, 0, 3))
+                sel = Selection(box.from_unit(u), u)
+                origin = "sobol"
             else:
                 rng = np.random.default_rng(derive_seed(cfg.seed, k, 1))
                 done_u = box.to_unit(np.array([r.x for r in records]))
