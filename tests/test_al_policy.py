@@ -3,6 +3,8 @@ multinomial batch draw, jitter, de-duplication, uniform mix; the coupling box; t
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -166,3 +168,14 @@ def test_config_defaults_and_science() -> None:
     assert cfg.with_overrides(policy_batch=4).science_dict() != cfg.science_dict()
     streaming = cfg.with_overrides(mode="streaming")
     assert streaming.budget == 16 + 5 * 10 + 8  # initial + (R-1) ceil(1.2 B) + B
+
+
+@pytest.mark.parametrize("name", ["al_toy", "al_small", "al_heavy4"])
+def test_shipped_configs_are_valid(name: str) -> None:
+    from mlsurrogate.active.config import load_al_config
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = load_al_config(root / "runs" / f"{name}.toml")
+    assert cfg.name and cfg.budget > cfg.policy.initial
+    if name == "al_heavy4":
+        assert cfg.names == ["G", "mu", "m", "t_F"] and cfg.budget == 112
