@@ -2,8 +2,9 @@
 
 :func:`build_network` gives the training network of an :class:`~mlsurrogate.arch.Arch` (dense,
 tensor or phantom parallel); :func:`build_reference` the single-process network computing the
-same function. A :class:`Surrogate` bundles a trained network with the input/output standardisation and the
-observable names, predicts in physical units and saves/loads one self-describing checkpoint.
+same function. A :class:`Surrogate` bundles a trained network with the input/output
+standardisation and the observable names, predicts in physical units and saves/loads one
+self-describing checkpoint.
 
 Checkpoint format (``torch.save`` of plain containers, loadable with ``weights_only=True``)::
 

@@ -134,7 +134,7 @@ def gaussian_nll(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 class HeteroscedasticModel:
     """One FFN with a mean and a log-variance output per observable column (spec 3.1, 4).
 
-    Stored as a regular :class:`~mlsurrogate.models.Surrogate` whose outputs are the columns
+    Stored as a regular :class:`~mlsurrogate.surrogate.Surrogate` whose outputs are the columns
     followed by ``logvar:<column>`` (standardisation of the log-variances is the identity).
     """
 

@@ -1,5 +1,5 @@
-"""The public single-process training API: a data set in, a :class:`~mlsurrogate.surrogate.Surrogate`
-out (optionally warm-started from an existing surrogate)."""
+"""The public single-process training API: a data set in, a
+:class:`~mlsurrogate.surrogate.Surrogate` out (optionally warm-started from an existing one)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ __all__ = ["device_of", "load_dataset", "tensors_of", "train_surrogate"]
 
 
 def device_of(name: str) -> torch.device:
+    """``auto`` (CUDA when visible), ``cpu`` or ``cuda`` (refused without a device)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
@@ -32,6 +33,7 @@ def device_of(name: str) -> torch.device:
 def tensors_of(
     ds: Dataset, std: Standardizer, dtype: torch.dtype, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Standardised ``(X, Y)`` of ``ds`` as tensors of ``dtype`` on ``device``."""
     return (torch.as_tensor(std.transform_x(ds.X), dtype=dtype, device=device),
             torch.as_tensor(std.transform_y(ds.Y), dtype=dtype, device=device))
 
