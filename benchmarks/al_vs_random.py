@@ -1,27 +1,34 @@
-"""Active learning vs random sampling at equal simulation budget (issue 7; spec
-active_learning.md 10.1). Prints a table per simulator and saves learning-curve PNGs.
+"""Active learning vs random and Sobol'-continuation sampling at equal simulation budget (issues
+7, 13; spec active_learning.md 10.1). Prints a table per simulator and saves learning-curve PNGs.
 
-    python benchmarks/al_vs_random.py                       # stand-in + heavy meson
+    python benchmarks/al_vs_random.py --quick                  # 4-D heavy meson, 2 seeds, minutes
+    python benchmarks/al_vs_random.py --simulator heavy4 --seeds 4 --arms al random sobol
+    python benchmarks/al_vs_random.py                          # every setup, every arm
     python benchmarks/al_vs_random.py --simulator standin --seeds 8
-    python benchmarks/al_vs_random.py --simulator heavy --seeds 5
 
 Protocol
 --------
 * One held-out set per simulator, simulated once (Sobol', its own seed) and shared by every
   arm and seed; its cost is the same for both arms and is not counted.
-* Both arms run the *same* loop (:func:`mlsurrogate.active.run_active_learning`): the same
+* Both arms run the *same* loop (:func:`mlsurrogate.active.run.run_active_learning`): the same
   initial Sobol' design per seed (paired seeds), the same rounds, batch, ensemble, training
   protocol and warm starts; only the batch selection differs (``policy.kind = "uncertainty"``
   vs ``"random"``: uniform i.i.d. in the box) - the "random + same round structure + warm
   start" control of spec 10.1.3.
+* A second baseline (``sobol``) separates "AL selects informative points" from "AL fills
+  space better than i.i.d. draws": every batch is the next points of the scrambled Sobol'
+  sequence whose first points were the initial design (``policy.kind = "sobol"``).
 * The x-axis counts every simulator call (initial set included; failures would count too).
 * A third arm (``al_hetero``) is the ablation of spec 10.1.5: the same policy scored by the
   single-model heteroscedastic log-variance head instead of the ensemble.
 * Error: held-out normalised MSE (mean over output columns of MSE / variance of the column)
   of the ensemble mean. Curves: mean +- std over seeds.
-* "AL needs": the number of simulations at which the mean AL curve reaches random sampling's
+* "AL needs": the number of simulations at which the mean AL curve reaches a baseline's
   final mean error (log-log interpolation between rounds), as a fraction of the budget;
-  per-seed fractions (paired) are given as mean +- std ("> 100%" if never reached).
+  per-seed fractions (paired) are given as mean +- std ("> 100%" if never reached). Seeds
+  are 0 .. seeds-1 (run seed: initial design, pools, batch draws, ensemble members).
+* ``heavy4``: the heavy-light solver over four couplings (G, mu, m, t_F) at the small
+  resolution, Lambda-bar renormalised to the simulator default at every point.
 
 All simulations go through one shared process pool (the scan executor), so the heavy-meson
 workers compile and build the operator pieces once.
@@ -45,16 +52,17 @@ import numpy as np
 
 from lfqcd.scan.executors import ProcessExecutor
 from lfqcd.threads import pin_threads
-from mlsurrogate.active import run_active_learning
-from mlsurrogate.al_config import ALConfig, config_from_dict
-from mlsurrogate.al_run import design_unit
-from mlsurrogate.al_sim import SimulationClient, output_columns
+from mlsurrogate.active.config import ALConfig, config_from_dict
+from mlsurrogate.active.policy import design_unit
+from mlsurrogate.active.run import run_active_learning
+from mlsurrogate.active.simulators.client import SimulationClient, output_columns
 from mlsurrogate.data import Dataset
+from mlsurrogate.report import versions
 
 SETUPS: dict[str, dict[str, Any]] = {
     # analytic stand-in: a sharp circular front and a bump in a smooth background
     "standin": {
-        "al": {"simulator": "mlsurrogate.al_standin:simulate"},
+        "al": {"simulator": "mlsurrogate.active.simulators.standin:simulate"},
         "box": {"x1": [0.0, 1.0], "x2": [0.0, 1.0]},
         "policy": {"initial": 16, "batch": 16, "rounds": 12},
         "test": {"n_points": 1024},
@@ -68,6 +76,24 @@ SETUPS: dict[str, dict[str, Any]] = {
         "policy": {"initial": 12, "batch": 8, "rounds": 8},
         "test": {"n_points": 256},
     },
+    # the same solver over four couplings: string tension G, link mass mu, quark mass m and the
+    # helicity-flip hop t_F (other couplings and the renormalisation: simulator defaults)
+    "heavy4": {
+        "al": {"simulator": "heavy_meson.simulator:simulate",
+               "observables": ["P0", "rho2", "fB_sqrtM", "lambda_B", "m0_sq", "xi"]},
+        "fixed": {"h": 0.4, "kappa_max": 12.0},
+        "box": {"G": [0.7, 1.4], "mu": [0.9, 1.6], "m": [0.3, 0.8], "t_F": [0.2, 0.8]},
+        "policy": {"initial": 16, "batch": 16, "rounds": 6},
+        "test": {"n_points": 256},
+    },
+}
+
+#: --quick: fewer rounds, members, epochs and held-out points (a few minutes on 2 cores)
+QUICK: dict[str, dict[str, Any]] = {
+    "policy": {"rounds": 4},
+    "uncertainty": {"members": 3},
+    "train": {"initial_epochs": 300, "round_epochs": 150},
+    "test": {"n_points": 128},
 }
 
 
@@ -76,15 +102,21 @@ ARMS = {
     "al": ("uncertainty", "ensemble"),
     "al_hetero": ("uncertainty", "heteroscedastic"),
     "random": ("random", "ensemble"),
+    "sobol": ("sobol", "ensemble"),
 }
-LABELS = {"al": "AL (ensemble)", "al_hetero": "AL (heteroscedastic)", "random": "random"}
+LABELS = {"al": "AL (ensemble)", "al_hetero": "AL (heteroscedastic)", "random": "random (i.i.d.)",
+          "sobol": "Sobol' continuation"}
+BASELINES = ("random", "sobol")
 
 
 def make_config(name: str, arm: str, seed: int, out: Path, args: argparse.Namespace) -> ALConfig:
     raw = json.loads(json.dumps(SETUPS[name]))
     raw["al"].update({"name": f"{name}_{arm}_s{seed}", "out": str(out), "seed": seed})
+    if args.quick:
+        for table, values in QUICK.items():
+            raw[table] = {**raw.get(table, {}), **values}
     raw["policy"]["kind"], kind = ARMS[arm]
-    raw["uncertainty"] = {"kind": kind}
+    raw["uncertainty"] = {**raw.get("uncertainty", {}), "kind": kind}
     for key in ("initial", "batch", "rounds"):
         if getattr(args, key) is not None:
             raw["policy"][key] = getattr(args, key)
@@ -155,18 +187,18 @@ def bench(name: str, args: argparse.Namespace, ex: ProcessExecutor) -> dict[str,
                   flush=True)
     assert n_axis is not None
     errs = {arm: np.array(c) for arm, c in curves.items()}
-    R = errs["random"]
-    target = float(R[:, -1].mean())
-    needs = {}
+    targets = {b: float(errs[b][:, -1].mean()) for b in BASELINES if b in errs}
+    needs: dict[str, dict[str, Any]] = {}
     for arm in args.arms:
-        if arm == "random":
+        if arm in BASELINES:
             continue
         A = errs[arm]
-        needs[arm] = {
-            "n_needed": reach(n_axis, A.mean(axis=0), target),
-            "per_seed": [reach(n_axis, A[i], R[i, -1]) / n_axis[-1] for i in range(len(A))],
-        }
-    return {"name": name, "n": n_axis, "errs": errs, "target": target, "needs": needs,
+        needs[arm] = {b: {
+            "n_needed": reach(n_axis, A.mean(axis=0), t),
+            "per_seed": [reach(n_axis, A[i], errs[b][i, -1]) / n_axis[-1] for i in range(len(A))],
+        } for b, t in targets.items()}
+    return {"name": name, "n": n_axis, "errs": errs, "targets": targets, "needs": needs,
+            "seeds": list(range(args.seeds)),
             "budget": n_axis[-1], "timing": timing, "t_test": t_test, "n_test": len(test),
             "failed": failed, "config": make_config(name, "al", 0, root, args)}
 
@@ -175,37 +207,45 @@ def table(r: dict[str, Any]) -> str:
     errs, n = r["errs"], r["n"]
     arms = list(errs)
     cfg: ALConfig = r["config"]
+    base = list(r["targets"])
     lines = [
         f"### {r['name']}: {cfg.simulator}, box "
         + ", ".join(f"{a.name} in [{a.low:g}, {a.high:g}]" for a in cfg.box)
         + (f", fixed {', '.join(f'{k}={v}' for k, v in cfg.fixed.items())}" if cfg.fixed else "")
-        + f"; {len(errs['random'])} seeds; held-out set {r['n_test']} points (Sobol')",
+        + f"; seeds {', '.join(map(str, r['seeds']))}; held-out set {r['n_test']} points (Sobol')",
         f"initial {cfg.policy.initial} + {cfg.policy.rounds} rounds x {cfg.policy.batch}; "
         f"ensemble of {cfg.uncertainty.members} FFNs (width {cfg.model.width}, depth "
-        f"{cfg.model.depth}); pool {cfg.policy.pool_size}, jitter {cfg.policy.jitter:g}, "
-        f"uniform mix {cfg.policy.uniform_mix:g}. Held-out normalised MSE, mean +- std:",
+        f"{cfg.model.depth}, {cfg.train.initial_epochs}/{cfg.train.round_epochs} epochs); pool "
+        f"{cfg.policy.pool_size}, jitter {cfg.policy.jitter:g}, uniform mix "
+        f"{cfg.policy.uniform_mix:g}. Held-out normalised MSE, mean +- std over seeds:",
         "",
-        "| simulations | " + " | ".join(LABELS[a] for a in arms) + " | AL / random |",
-        "|---:|" + "---:|" * (len(arms) + 1),
+        "| simulations | " + " | ".join(LABELS[a] for a in arms) + " | "
+        + " | ".join(f"AL / {b}" for b in base if "al" in errs) + " |",
+        "|---:|" + "---:|" * (len(arms) + (len(base) if "al" in errs else 0)),
     ]
     for i, ni in enumerate(n):
         cells = [f"{errs[a][:, i].mean():.4g} +- {errs[a][:, i].std():.2g}" for a in arms]
-        ratio = errs["al"][:, i].mean() / errs["random"][:, i].mean() if "al" in errs else math.nan
-        lines.append(f"| {int(ni)} | " + " | ".join(cells) + f" | {ratio:.2f} |")
-    lines += ["", f"Random sampling's final error ({int(r['budget'])} simulations): "
-              f"{r['target']:.4g}."]
-    for arm, nd in r["needs"].items():
-        ps = np.array(nd["per_seed"])
-        fin = ps[np.isfinite(ps)]
-        frac = nd["n_needed"] / r["budget"]
-        per = f"{100 * fin.mean():.0f}% +- {100 * fin.std():.0f}%" if fin.size else "n/a"
-        never = f" ({int((~np.isfinite(ps)).sum())} seed(s) never)" if (~np.isfinite(ps)).any() else ""
-        lines.append(
-            f"{LABELS[arm]} reaches it at "
-            + (f"{nd['n_needed']:.0f} simulations = **{100 * frac:.0f}% of the budget** (mean "
-               f"curves); per seed, paired: {per}{never}." if math.isfinite(frac)
-               else f"no point within the budget (> 100%); per seed: {per}{never}.")
-        )
+        ratios = [f"{errs['al'][:, i].mean() / errs[b][:, i].mean():.2f}" for b in base
+                  if "al" in errs]
+        lines.append(f"| {int(ni)} | " + " | ".join(cells + ratios) + " |")
+    lines.append("")
+    for b in base:
+        lines.append(f"{LABELS[b]}'s final error ({int(r['budget'])} simulations): "
+                     f"{r['targets'][b]:.4g}.")
+    for arm, per_base in r["needs"].items():
+        for b, nd in per_base.items():
+            ps = np.array(nd["per_seed"])
+            fin = ps[np.isfinite(ps)]
+            frac = nd["n_needed"] / r["budget"]
+            per = f"{100 * fin.mean():.0f}% +- {100 * fin.std():.0f}%" if fin.size else "n/a"
+            never = (f" ({int((~np.isfinite(ps)).sum())} seed(s) never)"
+                     if (~np.isfinite(ps)).any() else "")
+            lines.append(
+                f"{LABELS[arm]} reaches {LABELS[b]}'s final error at "
+                + (f"{nd['n_needed']:.0f} simulations = **{100 * frac:.0f}% of the budget** "
+                   f"(mean curves); per seed, paired: {per}{never}." if math.isfinite(frac)
+                   else f"no point within the budget (> 100%); per seed: {per}{never}.")
+            )
     lines.append("Wall time: " + ", ".join(f"{LABELS[a]} {r['timing'][a]:.0f} s" for a in arms)
                  + f", held-out set {r['t_test']:.0f} s; failed simulations: "
                  + ", ".join(f"{LABELS[a]} {r['failed'][a]}" for a in arms) + ".")
@@ -219,14 +259,15 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colors = {"al": "C3", "al_hetero": "C2", "random": "C0"}
+    colors = {"al": "C3", "al_hetero": "C2", "random": "C0", "sobol": "C1"}
     fig, axes = plt.subplots(1, len(results), figsize=(5.2 * len(results), 4), squeeze=False)
     for ax, r in zip(axes[0], results, strict=True):
         for arm, E in r["errs"].items():
             m, s = E.mean(axis=0), E.std(axis=0)
             ax.plot(r["n"], m, "o-", color=colors[arm], ms=3, label=LABELS[arm])
             ax.fill_between(r["n"], np.maximum(m - s, 1e-12), m + s, color=colors[arm], alpha=0.2)
-        ax.axhline(r["target"], color="gray", ls=":", lw=1)
+        for b, t in r["targets"].items():
+            ax.axhline(t, color=colors[b], ls=":", lw=1)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
@@ -234,7 +275,7 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
         ax.set_xticks([int(v) for v in r["n"][:: max(1, len(r["n"]) // 6)]])
         ax.set_xlabel("simulations (initial set included)")
         ax.set_ylabel("held-out normalised MSE")
-        ax.set_title(f"{r['name']} ({len(r['errs']['random'])} seeds, mean $\\pm$ std)")
+        ax.set_title(f"{r['name']} ({len(r['seeds'])} seeds, mean $\\pm$ std)")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
     fig.tight_layout()
@@ -244,21 +285,31 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--simulator", choices=("standin", "heavy", "both"), default="both")
-    parser.add_argument("--seeds", type=int, default=6)
+    parser.add_argument("--simulator", choices=(*SETUPS, "both", "all"), default=None,
+                        help="one setup; both = standin + heavy; all (default) adds heavy4")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 (default 6)")
+    parser.add_argument("--quick", action="store_true",
+                        help="heavy4, 2 seeds, arms al/random/sobol, fewer rounds/members/epochs")
     parser.add_argument("--initial", type=int)
     parser.add_argument("--batch", type=int)
     parser.add_argument("--rounds", type=int)
-    parser.add_argument("--arms", nargs="+", choices=sorted(ARMS),
-                        default=["al", "random", "al_hetero"])
+    parser.add_argument("--arms", nargs="+", choices=sorted(ARMS), default=None,
+                        help="default: al random sobol al_hetero (--quick: al random sobol)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", default="out/bench_al_vs_random")
     parser.add_argument("--keep", action="store_true", help="reuse earlier results (resume)")
     args = parser.parse_args(argv)
-    if "random" not in args.arms:
-        parser.error("--arms must include 'random' (the reference arm)")
+    if args.quick:
+        args.simulator = args.simulator or "heavy4"
+        args.seeds = args.seeds or 2
+        args.arms = args.arms or ["al", "random", "sobol"]
+    args.simulator = args.simulator or "all"
+    args.seeds = args.seeds or 6
+    args.arms = args.arms or ["al", "random", "sobol", "al_hetero"]
+    if not set(BASELINES) & set(args.arms):
+        parser.error("--arms must include a baseline: 'random' and/or 'sobol'")
     pin_threads(1)
-    names = ["standin", "heavy"] if args.simulator == "both" else [args.simulator]
+    names = {"both": ["standin", "heavy"], "all": list(SETUPS)}.get(args.simulator, [args.simulator])
     Path(args.out).mkdir(parents=True, exist_ok=True)
     load0 = " ".join(f"{x:.2f}" for x in os.getloadavg())
     t0 = time.perf_counter()
@@ -274,9 +325,10 @@ def main(argv: list[str] | None = None) -> int:
         print(table(r))
     png = Path(args.out) / "al_vs_random.png"
     plot(results, png)
-    summary = [{"name": r["name"], "n": r["n"].tolist(),
-                "errs": {a: e.tolist() for a, e in r["errs"].items()}, "target": r["target"],
-                "needs": r["needs"], "config": dataclasses.asdict(r["config"])}
+    summary = [{"name": r["name"], "n": r["n"].tolist(), "seeds": r["seeds"],
+                "errs": {a: e.tolist() for a, e in r["errs"].items()}, "targets": r["targets"],
+                "needs": r["needs"], "timing_s": r["timing"], "quick": args.quick,
+                "config": dataclasses.asdict(r["config"]), "versions": versions()}
                for r in results]
     (Path(args.out) / "al_vs_random.json").write_text(json.dumps(summary, indent=1, default=str))
     print(f"\nfigure: {png}")

@@ -49,9 +49,10 @@ from mlsurrogate.costmodel import (
     param_count,
 )
 from mlsurrogate.data import Standardizer, teacher_student
-from mlsurrogate.models import build_network
 from mlsurrogate.parallel.runtime import DistContext, launch_local
-from mlsurrogate.train import fit, instrumented_step
+from mlsurrogate.surrogate import build_network
+from mlsurrogate.train.loop import fit
+from mlsurrogate.train.run import instrumented_step
 
 D_IN, D_OUT = 6, 20  # the teacher-student task: 6 couplings -> 4 scalars + a 16-point curve
 

@@ -17,9 +17,9 @@ import sys
 import numpy as np
 
 from lfqcd.threads import pin_threads
-from mlsurrogate.active import run_active_learning
-from mlsurrogate.al_config import config_from_dict
-from mlsurrogate.al_standin import evaluate
+from mlsurrogate.active.config import config_from_dict
+from mlsurrogate.active.run import run_active_learning
+from mlsurrogate.active.simulators.standin import evaluate
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     pin_threads(1)  # entry point: one BLAS/torch thread here and in every worker
 
     cfg = config_from_dict({
-        "al": {"name": "example", "simulator": "mlsurrogate.al_standin:simulate",
+        "al": {"name": "example", "simulator": "mlsurrogate.active.simulators.standin:simulate",
                "out": args.out, "seed": 7, "observables": ["E", "order"]},
         "box": {"x1": [0.0, 1.0], "x2": [0.0, 1.0]},
         "policy": {"initial": 16, "batch": 8, "rounds": 3, "pool_size": 1024},

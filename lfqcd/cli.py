@@ -25,8 +25,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("heavy_meson.run", "heavy-light meson run: form-factor table, plots, results.json"),
     "calibrate": ("lfqcd.calibration.cli", "fit the couplings to light mesons and covariance"),
     "scan": ("lfqcd.scan.cli", "batch scan over couplings/resolutions with a resumable store"),
-    "train": ("mlsurrogate.train_cli", "train a surrogate (none/tensor/phantom parallel)"),
-    "al": ("mlsurrogate.al_cli", "active learning / streaming simulate-while-training"),
+    "train": ("mlsurrogate.train.cli", "train a surrogate (none/tensor/phantom parallel)"),
+    "al": ("mlsurrogate.active.cli", "active learning / streaming simulate-while-training"),
     "bench": ("lfqcd.bench", "run the benchmark scripts in benchmarks/"),
 }
 

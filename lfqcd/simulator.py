@@ -156,7 +156,7 @@ class SimulatorSpec:
 REGISTERED_SIMULATORS: set[str] = {
     "heavy_meson.simulator:simulate",
     "lfqcd.simulator:toy_simulate",
-    "mlsurrogate.al_standin:simulate",
+    "mlsurrogate.active.simulators.standin:simulate",
 }
 
 #: environment variable that allows any ``"module:function"`` simulator (like the CLI flag)

@@ -7,9 +7,15 @@ Public API (imported lazily, so ``import mlsurrogate`` does not load torch)::
     sur, fit = train_surrogate(ds, ModelConfig(width=64), FitConfig(max_epochs=5))
     sur.save("model.pt"); load_surrogate("model.pt").predict(ds.X[:3])
 
-Modules: ``data`` (datasets), ``models`` (dense FFN, Surrogate, checkpoints), ``train``
-(training loop), ``config`` (TOML), ``costmodel`` (FLOP/byte/energy model), ``energy``
-(NVML/RAPL counters), ``parallel.{collectives,tensor,phantom,runtime}`` (torch.distributed).
+Layout by job, each layer importing only the ones before it (tests/test_layering.py):
+
+* base: ``errors``, ``seeds`` (the one ``derive_seed``), ``arch``, ``data``, ``costmodel``
+  (FLOP/byte/energy model), ``energy`` (NVML/RAPL counters), ``config`` (TOML), ``report``
+* ``models.{layers,dense}``: initialisation, activations, the dense FFN reference
+* ``parallel.{collectives,runtime,tensor,phantom}``: torch.distributed, TP-A and phantom layers
+* ``surrogate``: network construction for every mode, the ``Surrogate`` checkpoint object
+* ``train.{loop,api,run,worker,cli}``: the training loop, ``train_surrogate``, ``lfqcd train``
+* ``active.{config,simulators,policy,folder,uncertainty,rounds,streaming,run,cli}``: ``lfqcd al``
 """
 
 from __future__ import annotations
@@ -27,13 +33,13 @@ _API = {
     "FitConfig": "mlsurrogate.config",
     "TrainConfig": "mlsurrogate.config",
     "load_config": "mlsurrogate.config",
-    "FFN": "mlsurrogate.models",
-    "Surrogate": "mlsurrogate.models",
-    "load_surrogate": "mlsurrogate.models",
-    "fit": "mlsurrogate.train",
-    "FitResult": "mlsurrogate.train",
-    "train_surrogate": "mlsurrogate.train",
-    "run_training": "mlsurrogate.train",
+    "FFN": "mlsurrogate.models.dense",
+    "Surrogate": "mlsurrogate.surrogate",
+    "load_surrogate": "mlsurrogate.surrogate",
+    "fit": "mlsurrogate.train.loop",
+    "FitResult": "mlsurrogate.train.loop",
+    "train_surrogate": "mlsurrogate.train.api",
+    "run_training": "mlsurrogate.train.run",
 }
 
 __all__ = sorted(_API)

@@ -8,7 +8,7 @@ commented example of every key.
 from __future__ import annotations
 
 import typing
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -76,16 +76,23 @@ class ParallelConfig:
 
 @dataclass(frozen=True)
 class FitConfig:
-    """Options of :func:`mlsurrogate.train.fit`."""
+    """Options of :func:`mlsurrogate.train.loop.fit`; budgets and patience in optimizer steps.
+
+    An epoch of a small data set is one step (40 rows under batch 128), so a budget of
+    ``max_epochs`` alone can be a few dozen steps: ``min_iters`` raises it. ``lfqcd train``
+    defaults to ``min_iters = 2000`` (:class:`TrainConfig`); the Python default 0 keeps a pure
+    epoch budget.
+    """
 
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 0.0
     max_epochs: int = 50
-    max_iters: int = 0  # 0 = no limit besides max_epochs
-    patience: int = 10  # evaluations without improvement before stopping; 0 = never
+    min_iters: int = 0  # at least this many optimizer steps, whatever max_epochs gives
+    max_iters: int = 0  # 0 = no limit besides max_epochs / min_iters
+    patience: int = 1000  # optimizer steps without validation improvement before stopping; 0 = never
     min_delta: float = 0.0  # relative improvement that counts
-    eval_every: int = 0  # iterations between validations; 0 = once per epoch
+    eval_every: int = 0  # steps between validations; 0 = once per epoch (>= max_iters/200 steps)
     target_loss: float = 0.0  # stop once the validation loss is <= this; 0 = off
     seed: int = 0  # batch shuffling
     device: str = "auto"  # auto | cpu | cuda (single process; ranks use their backend's device)
@@ -109,12 +116,16 @@ class EnergyConfig:
         return EnergyCoefficients(**asdict(self))
 
 
+#: ``lfqcd train``'s step floor: a 50-row scan store trains as long as a large one would
+LFQCD_TRAIN_MIN_ITERS = 2000
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     parallel: ParallelConfig = field(default_factory=ParallelConfig)
-    train: FitConfig = field(default_factory=FitConfig)
+    train: FitConfig = field(default_factory=lambda: FitConfig(min_iters=LFQCD_TRAIN_MIN_ITERS))
     energy: EnergyConfig = field(default_factory=EnergyConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
@@ -162,6 +173,10 @@ class TrainConfig:
         for name, value in asdict(self.energy).items():  # energy-model coefficients
             for v in value if isinstance(value, tuple | list) else (value,):
                 check.number(v, f"energy.{name}", gt=0)
+        check.integer(t.min_iters, "train.min_iters", ge=0)
+        check.integer(t.max_iters, "train.max_iters", ge=0)
+        check.integer(t.patience, "train.patience", ge=0)
+        check.integer(t.eval_every, "train.eval_every", ge=0)
         if p.timeout_s <= 0:
             raise ConfigError(f"parallel.timeout_s must be > 0, got {p.timeout_s}")
         if t.device not in ("auto", "cpu", "cuda"):
@@ -191,7 +206,16 @@ def _check_type(value: Any, tp: Any, where: str) -> Any:
     return value
 
 
-def _build(cls: type, table: dict[str, Any], where: str) -> Any:
+def _default_of(cls: type, name: str) -> Any:
+    """The default instance of the dataclass field ``name`` of ``cls`` (None if it has none)."""
+    f = next(f for f in fields(cls) if f.name == name)
+    if f.default_factory is not MISSING:  # type: ignore[misc]
+        return f.default_factory()  # type: ignore[misc]
+    return None if f.default is MISSING else f.default
+
+
+def _build(cls: type, table: dict[str, Any], where: str, base: Any = None) -> Any:
+    """``cls`` from a TOML table, on top of ``base`` (the parent's default) when given."""
     if not isinstance(table, dict):
         raise ConfigError(f"[{where}] must be a table")
     hints = typing.get_type_hints(cls)
@@ -205,10 +229,10 @@ def _build(cls: type, table: dict[str, Any], where: str) -> Any:
         tp = hints[key]
         sub = f"{where}.{key}" if where != "config" else key
         if isinstance(tp, type) and hasattr(tp, "__dataclass_fields__"):
-            kwargs[key] = _build(tp, value, sub)
+            kwargs[key] = _build(tp, value, sub, _default_of(cls, key))
         else:
             kwargs[key] = _check_type(value, tp, sub)
-    return cls(**kwargs)
+    return replace(base, **kwargs) if base is not None else cls(**kwargs)
 
 
 def load_config(path: str | Path) -> TrainConfig:

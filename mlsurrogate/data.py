@@ -16,6 +16,7 @@ it skipped and why.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 import re
@@ -34,6 +35,7 @@ __all__ = [
     "Standardizer",
     "group_observables",
     "read_scan_store",
+    "row_uniforms",
     "teacher_student",
 ]
 
@@ -78,15 +80,47 @@ class Dataset:
         return Dataset(self.X[index], self.Y[index], self.input_names, self.output_names,
                        dict(self.source))
 
-    def split(self, val_fraction: float, seed: int) -> tuple[Dataset, Dataset]:
-        """Random train/validation split with ``numpy.random.default_rng(seed)``."""
+    def split(self, val_fraction: float, seed: int, *,
+              by_content: bool = False) -> tuple[Dataset, Dataset]:
+        """Train/validation split.
+
+        Default: a random permutation from ``numpy.random.default_rng(seed)`` (exactly
+        ``round(val_fraction N)`` validation rows). ``by_content=True``: each row's side is
+        fixed by its inputs and ``seed`` (:func:`row_uniforms` below ``val_fraction`` ->
+        validation), so a data set that grows between active-learning rounds keeps every
+        earlier training row in training and every validation row in validation. If that
+        leaves one side empty, the row nearest the threshold changes side.
+        """
         if not 0.0 < val_fraction < 1.0:
             raise InvalidParameterError(f"val_fraction must be in (0, 1), got {val_fraction}")
+        if len(self) < 2:
+            raise DatasetError(f"{len(self)} samples are too few for a validation split")
+        if by_content:
+            u = row_uniforms(self.X, seed)
+            val = u < val_fraction
+            if not val.any():
+                val[np.argmin(u)] = True
+            if val.all():
+                val[np.argmax(u)] = False
+            idx = np.arange(len(self))
+            return self.subset(idx[~val]), self.subset(idx[val])
         n_val = max(1, int(round(val_fraction * len(self))))
         if len(self) - n_val < 1:
             raise DatasetError(f"{len(self)} samples are too few for a validation split")
         perm = np.random.default_rng(seed).permutation(len(self))
         return self.subset(np.sort(perm[n_val:])), self.subset(np.sort(perm[:n_val]))
+
+
+def row_uniforms(X: np.ndarray, seed: int) -> np.ndarray:
+    """One number in ``[0, 1)`` per row of ``X``, a hash of ``seed`` and the row's float64 bytes
+    (independent of the row's position and of the other rows)."""
+    rows = np.ascontiguousarray(np.asarray(X, dtype=np.float64))
+    salt = int(seed).to_bytes(16, "little", signed=True)
+    out = np.empty(rows.shape[0])
+    for i, row in enumerate(rows):
+        digest = hashlib.blake2b(salt + row.tobytes(), digest_size=8).digest()
+        out[i] = int.from_bytes(digest, "little") / 2.0**64
+    return out
 
 
 @dataclass

@@ -3,6 +3,7 @@ log-variance head (spec active_learning.md 3.1, 4, 7), and the ``loss_fn`` optio
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -10,13 +11,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mlsurrogate.active import EnsembleModel, HeteroscedasticModel, gaussian_nll
-from mlsurrogate.al_config import TrainOptions
+from mlsurrogate.active.config import TrainOptions
+from mlsurrogate.active.uncertainty import EnsembleModel, HeteroscedasticModel, gaussian_nll
 from mlsurrogate.arch import Arch
 from mlsurrogate.config import FitConfig, ModelConfig
 from mlsurrogate.data import Dataset
-from mlsurrogate.models import FFN
-from mlsurrogate.train import fit
+from mlsurrogate.models.dense import FFN
+from mlsurrogate.train.loop import fit
 
 MODEL = ModelConfig(width=32, depth=2, activation="tanh")
 
@@ -91,3 +92,34 @@ def test_fit_default_loss_is_unchanged() -> None:
     assert [h["train_loss"] for h in ra.history] == pytest.approx(
         [h["train_loss"] for h in rb.history], rel=1e-6)
     assert ra.best_val_loss == pytest.approx(rb.best_val_loss, rel=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["ensemble", "heteroscedastic"])
+def test_validation_split_is_fixed_for_the_run(monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    """Issue 13: as the labelled set grows round by round, no point moves between the training
+    and the validation side (before, every round re-split the grown set with a fixed seed, so
+    earlier training points became validation points: optimistic model selection)."""
+    calls: list[tuple[int, set, set]] = []
+    original = Dataset.split
+
+    def spy(self: Dataset, frac: float, seed: int, **kw: object) -> tuple[Dataset, Dataset]:
+        tr, va = original(self, frac, seed, **kw)
+        calls.append((seed, {tuple(r) for r in tr.X}, {tuple(r) for r in va.X}))
+        return tr, va
+
+    monkeypatch.setattr(Dataset, "split", spy)
+    x = np.random.default_rng(4).uniform(0, 1, 60)
+    opts = TrainOptions(patience=0)
+    small = ModelConfig(width=8, depth=1)
+    model = (EnsembleModel(2, small, opts, seed=5) if kind == "ensemble"
+             else HeteroscedasticModel(small, opts, seed=5))
+    for k, n in enumerate((20, 40, 60)):
+        model.fit(sine_data(x[:n]), 2, warm=k > 0)
+    by_member: dict[int, list[tuple[set, set]]] = {}
+    for seed, tr, va in calls:
+        by_member.setdefault(seed, []).append((tr, va))
+    assert len(by_member) == (2 if kind == "ensemble" else 1)
+    for rounds in by_member.values():
+        assert len(rounds) == 3 and all(va for _, va in rounds)
+        for (tr0, va0), (tr1, va1) in itertools.pairwise(rounds):
+            assert tr0 <= tr1 and va0 <= va1  # every point keeps its side

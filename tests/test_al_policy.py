@@ -3,18 +3,20 @@ multinomial batch draw, jitter, de-duplication, uniform mix; the coupling box; t
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from lfqcd.errors import ConfigError, InvalidParameterError
-from mlsurrogate.active import (
+from mlsurrogate.active.config import BoxAxis, config_from_dict
+from mlsurrogate.active.policy import (
     candidate_pool,
     draw_batch,
     jitter_inside,
     selection_probabilities,
 )
-from mlsurrogate.al_config import BoxAxis, config_from_dict
-from mlsurrogate.al_sim import CouplingBox
+from mlsurrogate.active.simulators.client import CouplingBox
 
 
 def test_probabilities_proportional_to_score() -> None:
@@ -121,7 +123,7 @@ def test_box_maps_linear_and_log_axes() -> None:
         CouplingBox((BoxAxis("mu", 1.0, 1.0),))
 
 
-BASE = {"al": {"simulator": "mlsurrogate.al_standin:simulate"}, "box": {"x1": [0.0, 1.0]}}
+BASE = {"al": {"simulator": "mlsurrogate.active.simulators.standin:simulate"}, "box": {"x1": [0.0, 1.0]}}
 
 
 @pytest.mark.parametrize("change, exc, match", [
@@ -141,6 +143,10 @@ BASE = {"al": {"simulator": "mlsurrogate.al_standin:simulate"}, "box": {"x1": [0
     ({"al": {"mode": "async"}}, ConfigError, "mode"),
     ({"fixed": {"x1": 0.2}}, ConfigError, "both fixed and in the box"),
     ({"extra": {}}, ConfigError, "unknown table"),
+    ({"policy": {"kind": "sobol", "initial_sampler": "lhs"}}, ConfigError,
+     "continues the initial Sobol' design"),
+    ({"policy": {"kind": "sobol"}, "al": {"mode": "streaming"}}, ConfigError,
+     "sobol.* is a sequential baseline"),
 ])
 def test_config_bad_input_messages(change: dict, exc: type, match: str) -> None:
     raw = {**BASE, **{k: v for k, v in change.items() if v is not None}}
@@ -162,3 +168,14 @@ def test_config_defaults_and_science() -> None:
     assert cfg.with_overrides(policy_batch=4).science_dict() != cfg.science_dict()
     streaming = cfg.with_overrides(mode="streaming")
     assert streaming.budget == 16 + 5 * 10 + 8  # initial + (R-1) ceil(1.2 B) + B
+
+
+@pytest.mark.parametrize("name", ["al_toy", "al_small", "al_heavy4"])
+def test_shipped_configs_are_valid(name: str) -> None:
+    from mlsurrogate.active.config import load_al_config
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = load_al_config(root / "runs" / f"{name}.toml")
+    assert cfg.name and cfg.budget > cfg.policy.initial
+    if name == "al_heavy4":
+        assert cfg.names == ["G", "mu", "m", "t_F"] and cfg.budget == 112

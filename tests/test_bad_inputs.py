@@ -432,7 +432,7 @@ def al_toml(old: str, new: str) -> str:
 
 
 AL_CASES = [
-    ("simulator_os_system", al_toml('simulator = "mlsurrogate.al_standin:simulate"',
+    ("simulator_os_system", al_toml('simulator = "mlsurrogate.active.simulators.standin:simulate"',
                                     'simulator = "os:system"'), "simulator"),
     ("pool_size_exhausts_memory", al_toml("pool_size = 2048", "pool_size = 1000000000000"),
      "pool_size"),

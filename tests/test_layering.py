@@ -103,7 +103,7 @@ def test_core_never_imports_the_applications(path):
     assert not bad, f"{path.relative_to(ROOT)} imports {bad}: lfqcd/ must not depend on applications"
 
 
-# the ML benchmark and example are drivers of mlsurrogate (they exist to run torch); the rule
+# the ML benchmarks and examples are drivers of mlsurrogate (they exist to run torch); the rule
 # is about the physics packages and the non-ML scripts
 _ML_SCRIPTS = {"benchmarks/phantom_vs_tensor.py", "examples/train_surrogate.py",
                "benchmarks/al_vs_random.py", "benchmarks/streaming_vs_sequential.py",
@@ -154,3 +154,130 @@ def test_core_import_does_not_load_torch_or_applications():
                           timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]", proc.stdout
+
+
+# --------------------------------------------------------------------------------------------
+# mlsurrogate: layout by job, imports only downward
+# --------------------------------------------------------------------------------------------
+#: Every module of mlsurrogate, lowest first. A module may import only modules listed *before*
+#: it (and anything outside mlsurrogate); a new module must be placed here. The package
+#: ``mlsurrogate`` itself (lazy public API) is the top and may not be imported from inside.
+ML_ORDER = [
+    # base: no torch.distributed, no networks
+    "mlsurrogate.errors",
+    "mlsurrogate.seeds",
+    "mlsurrogate.arch",
+    "mlsurrogate.data",
+    "mlsurrogate.costmodel",
+    "mlsurrogate.energy",
+    "mlsurrogate.config",
+    "mlsurrogate.report",
+    # single-process networks
+    "mlsurrogate.models.layers",
+    "mlsurrogate.models.dense",
+    # torch.distributed
+    "mlsurrogate.parallel.collectives",
+    "mlsurrogate.parallel.runtime",
+    "mlsurrogate.parallel.tensor",
+    "mlsurrogate.parallel.phantom",
+    # every mode's network and the checkpoint object
+    "mlsurrogate.surrogate",
+    # training
+    "mlsurrogate.train.loop",
+    "mlsurrogate.train.api",
+    "mlsurrogate.train.run",
+    "mlsurrogate.train.worker",
+    "mlsurrogate.train.cli",
+    # active learning
+    "mlsurrogate.active.config",
+    "mlsurrogate.active.simulators.standin",
+    "mlsurrogate.active.simulators.client",
+    "mlsurrogate.active.policy",
+    "mlsurrogate.active.folder",
+    "mlsurrogate.active.uncertainty",
+    "mlsurrogate.active.rounds",
+    "mlsurrogate.active.streaming",
+    "mlsurrogate.active.run",
+    "mlsurrogate.active.cli",
+]
+#: Sub-packages: their __init__ only documents; importing one counts as its first module.
+ML_PACKAGES = ["mlsurrogate.models", "mlsurrogate.parallel", "mlsurrogate.train",
+               "mlsurrogate.active", "mlsurrogate.active.simulators"]
+
+
+def _rank(name: str, order: list[str]) -> int | None:
+    """Position of the module ``name`` (or the module a ``from M import x`` names) in ``order``."""
+    for cand in (name, name.rsplit(".", 1)[0]):
+        if cand in order:
+            return order.index(cand)
+        if cand in ML_PACKAGES:
+            return min(i for i, m in enumerate(order) if m.startswith(cand + "."))
+    return None
+
+
+def upward_imports(module: str, names: list[tuple[str, int]], order: list[str]) -> list[str]:
+    """The imports of ``module`` that are not strictly below it in ``order`` (self excluded)."""
+    own = order.index(module)
+    bad = []
+    for name, line in names:
+        if _top(name) != "mlsurrogate" or name == module:
+            continue
+        r = _rank(name, order)
+        if r is None or r >= own:
+            bad.append(f"line {line}: {name}")
+    return bad
+
+
+ML_FILES = python_files("mlsurrogate")
+
+
+def test_every_mlsurrogate_module_has_a_layer():
+    mods = {module_name(p) for p in ML_FILES} - {"mlsurrogate", *ML_PACKAGES}
+    assert mods == set(ML_ORDER), (
+        f"not placed in ML_ORDER: {sorted(mods - set(ML_ORDER))}; "
+        f"listed but missing: {sorted(set(ML_ORDER) - mods)}")
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, id=p.relative_to(ROOT).as_posix()) for p in ML_FILES])
+def test_mlsurrogate_imports_only_downward(path):
+    mod = module_name(path)
+    names = [(n, line) for n, line, _ in imports(path)]
+    if mod == "mlsurrogate":
+        return  # the lazy public API names its modules as strings only
+    if mod in ML_PACKAGES:
+        bad = [f"line {line}: {n}" for n, line in names if _top(n) == "mlsurrogate"]
+        assert not bad, f"{mod}/__init__ must stay empty of imports (it is loaded first): {bad}"
+        return
+    bad = upward_imports(mod, names, ML_ORDER)
+    assert not bad, f"{mod} imports upward or sideways (see ML_ORDER in this file): {bad}"
+
+
+def test_layer_check_catches_an_upward_import():
+    """The checker itself: the old circles (models -> parallel, a policy -> streaming, the
+    package root from inside) are reported; a downward import is not."""
+    order = ML_ORDER
+    assert upward_imports("mlsurrogate.models.dense",
+                          [("mlsurrogate.parallel.phantom", 3)], order) == [
+        "line 3: mlsurrogate.parallel.phantom"]
+    assert upward_imports("mlsurrogate.active.rounds", [("mlsurrogate.active.streaming", 9)], order)
+    assert upward_imports("mlsurrogate.train.loop", [("mlsurrogate", 1)], order)
+    assert upward_imports("mlsurrogate.train.loop", [("mlsurrogate.unknown_module", 1)], order)
+    assert not upward_imports("mlsurrogate.active.run",
+                              [("mlsurrogate.active.streaming", 1), ("mlsurrogate.models", 2),
+                               ("mlsurrogate.seeds", 3), ("numpy", 4)], order)
+
+
+def test_one_derive_seed():
+    """One seed-derivation function in the package (it lives in mlsurrogate.seeds)."""
+    defs = [p.relative_to(ROOT).as_posix() for p in ML_FILES
+            for node in ast.walk(ast.parse(p.read_text()))
+            if isinstance(node, ast.FunctionDef) and node.name == "derive_seed"]
+    assert defs == ["mlsurrogate/seeds.py"], defs
+
+
+def test_one_gathered_export():
+    """``all_gather_object`` is called in exactly one place (collectives.gather_objects)."""
+    calls = [p.relative_to(ROOT).as_posix() for p in ML_FILES
+             for node in ast.walk(ast.parse(p.read_text()))
+             if isinstance(node, ast.Attribute) and node.attr == "all_gather_object"]
+    assert calls == ["mlsurrogate/parallel/collectives.py"], calls

@@ -19,7 +19,6 @@ from mlsurrogate.costmodel import (
     param_count,
 )
 from mlsurrogate.energy import EnergyMeter, available_counters
-from mlsurrogate.models import build_network, build_reference
 from mlsurrogate.parallel.collectives import (
     COUNTER,
     all_gather_last_dim,
@@ -29,6 +28,7 @@ from mlsurrogate.parallel.collectives import (
     reduce_scatter_last_dim,
     ring_bytes,
 )
+from mlsurrogate.surrogate import build_network, build_reference
 
 ARCHS = {
     "dense": dict(mode="none"),

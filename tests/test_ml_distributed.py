@@ -20,10 +20,11 @@ from torch.utils.flop_counter import FlopCounterMode
 from mlsurrogate.arch import Arch
 from mlsurrogate.costmodel import iteration_cost
 from mlsurrogate.errors import RankFailureError
-from mlsurrogate.models import FFN, build_network
+from mlsurrogate.models.dense import FFN
 from mlsurrogate.parallel.collectives import COUNTER, override_backend_support
 from mlsurrogate.parallel.phantom import VirtualPhantomFFN
 from mlsurrogate.parallel.runtime import launch_local
+from mlsurrogate.surrogate import build_network
 
 pytestmark = [pytest.mark.distributed, pytest.mark.timeout(120)]
 
@@ -184,13 +185,13 @@ def test_dead_or_late_rank_gives_clear_error_within_timeout(mode: str) -> None:
 def test_cli_two_ranks_via_torchrun(tmp_path: Path) -> None:
     """`lfqcd train CONFIG --nproc 2` (torchrun) writes checkpoint, PNG and JSON record."""
     from lfqcd.cli import main
-    from mlsurrogate.models import load_surrogate
+    from mlsurrogate.surrogate import load_surrogate
 
     cfg = tmp_path / "tiny.toml"
     cfg.write_text(
         "[data.synthetic]\nn_samples = 600\n[model]\nwidth = 32\n"
         "[parallel]\nmode = 'phantom'\nghosts = 4\ntimeout_s = 30\n"
-        "[train]\nmax_epochs = 3\nbatch_size = 64\n"
+        "[train]\nmax_epochs = 3\nmin_iters = 0\nbatch_size = 64\n"
     )
     out = tmp_path / "out"
     assert main(["train", str(cfg), "--nproc", "2", "--out", str(out), "--quiet"]) == 0

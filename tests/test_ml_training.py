@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -17,14 +18,15 @@ from mlsurrogate.arch import Arch
 from mlsurrogate.config import FitConfig, ModelConfig, TrainConfig, load_config
 from mlsurrogate.data import Standardizer, group_observables, read_scan_store, teacher_student
 from mlsurrogate.errors import CheckpointMismatchError, DatasetError, ParallelLayoutError
-from mlsurrogate.models import Surrogate, build_network, load_surrogate
-from mlsurrogate.train import fit, train_surrogate
+from mlsurrogate.surrogate import Surrogate, build_network, load_surrogate
+from mlsurrogate.train.api import train_surrogate
+from mlsurrogate.train.loop import fit
 
 ROOT = Path(__file__).resolve().parents[1]
 
 TINY = (
     "[data.synthetic]\nn_samples = 400\n[model]\nwidth = 16\n"
-    "[parallel]\nmode = '{mode}'\nghosts = 2\n[train]\nmax_epochs = 2\nbatch_size = 64\n"
+    "[parallel]\nmode = '{mode}'\nghosts = 2\n[train]\nmax_epochs = 2\nmin_iters = 0\nbatch_size = 64\n"
 )
 
 
@@ -268,3 +270,56 @@ def test_surrogate_names_must_match_arch() -> None:
     with pytest.raises(LFQCDError, match="names for an architecture"):
         Surrogate(build_network(arch), arch, Standardizer.fit(np.zeros((2, 2)), np.zeros((2, 1))),
                   ["a"], ["y"])
+
+
+def test_cli_trains_a_small_store_properly(tmp_path: Path) -> None:
+    """Issue 13: ``lfqcd train runs/train_phantom.toml --data STORE --nproc 1`` on ~50 rows.
+
+    Before, patience counted evaluations (one optimizer step per epoch on 40 training rows),
+    so training stopped after ~12 steps with a validation MSE near 0.2, and ``--nproc 1`` kept
+    the file's phantom mode at p = 1. Now patience is in optimizer steps, small stores get at
+    least ``min_iters`` steps, and ``--nproc 1`` without ``--parallel`` trains a dense model.
+    """
+    from lfqcd.cli import main
+
+    store = fixture_scan(tmp_path / "scan", n_ok=51, n_failed=0)
+    out = tmp_path / "out"
+    assert main(["train", str(ROOT / "runs" / "train_phantom.toml"), "--data", str(store),
+                 "--nproc", "1", "--width", "64", "--out", str(out), "--quiet"]) == 0
+    rec = json.loads((out / "record.json").read_text())
+    assert rec["arch"]["mode"] == "none" and rec["arch"]["nproc"] == 1
+    assert rec["data"]["n_train"] + rec["data"]["n_val"] == 51
+    fit_rec = rec["fit"]
+    assert fit_rec["n_iters"] >= 1000, fit_rec  # not 12
+    assert fit_rec["best_val_loss"] < 0.01, fit_rec  # standardised units; was ~0.2
+
+
+def test_cli_training_flags_override_the_file(tmp_path: Path) -> None:
+    """``--batch-size``, ``--lr``, ``--patience`` reach the fit; ``--parallel`` keeps its mode."""
+    from mlsurrogate.train.cli import configure_parser, resolve_config
+
+    parser = argparse.ArgumentParser()
+    configure_parser(parser)
+    toml = str(ROOT / "runs" / "train_phantom.toml")
+    cfg = resolve_config(parser.parse_args([toml, "--batch-size", "16", "--lr", "0.01",
+                                            "--patience", "123", "--nproc", "1"]))
+    assert (cfg.train.batch_size, cfg.train.lr, cfg.train.patience) == (16, 0.01, 123)
+    assert (cfg.parallel.mode, cfg.parallel.nproc) == ("none", 1)
+    cfg = resolve_config(parser.parse_args([toml, "--parallel", "phantom", "--nproc", "1"]))
+    assert (cfg.parallel.mode, cfg.parallel.nproc) == ("phantom", 1)
+    assert resolve_config(parser.parse_args([toml])).parallel.mode == "phantom"  # the file's
+    # lfqcd train's step floor also holds for a [train] table that does not name it
+    assert TrainConfig.from_dict({"train": {"max_epochs": 3}}).train.min_iters == 2000
+    assert TrainConfig().train.min_iters == 2000 and FitConfig().min_iters == 0
+
+
+def test_patience_counts_optimizer_steps() -> None:
+    """Early stopping after ``patience`` optimizer steps without improvement, whatever the
+    number of steps per epoch or the evaluation interval."""
+    torch.manual_seed(0)
+    X, Y = torch.randn(64, 3), torch.randn(64, 2)  # pure noise: validation never improves long
+    net = build_network(Arch(d_in=3, d_out=2, width=16, depth=1))
+    res = fit(net, (X, Y), (torch.randn(32, 3), torch.randn(32, 2)),
+              FitConfig(batch_size=8, max_epochs=1000, patience=40, eval_every=5, lr=1e-2))
+    assert res.stopped == "early_stopping"
+    assert 40 <= res.n_iters - res.best_iter < 45  # stopped at the first evaluation past it

@@ -154,7 +154,7 @@ def test_unreachable_target_fails_fast_with_the_limit():
 def test_al_cli_runs_in_a_new_folder_and_resumes(tmp_path, capsys):
     out = tmp_path / "al"
     cfg = tmp_path / "al.toml"
-    cfg.write_text(f'[al]\nname = "t"\nsimulator = "mlsurrogate.al_standin:simulate"\n'
+    cfg.write_text(f'[al]\nname = "t"\nsimulator = "mlsurrogate.active.simulators.standin:simulate"\n'
                    f'out = "{out}"\nseed = 2\n[box]\nx1 = [0.0, 1.0]\nx2 = [0.0, 1.0]\n'
                    "[policy]\ninitial = 6\nbatch = 2\nrounds = 1\npool_size = 64\n"
                    "[uncertainty]\nmembers = 2\n[model]\nwidth = 8\n"

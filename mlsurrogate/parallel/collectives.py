@@ -56,6 +56,7 @@ __all__ = [
     "copy_to_parallel",
     "get_rank",
     "forget_backend_support",
+    "gather_objects",
     "get_world_size",
     "override_backend_support",
     "raw_all_gather_last_dim",
@@ -458,6 +459,23 @@ def copy_to_parallel(x: torch.Tensor, group: Any = None) -> torch.Tensor:
     if get_world_size(group) == 1:
         return x
     return _CopyToParallel.apply(x, group)
+
+
+def gather_objects(obj: Any, group: Any = None) -> list[Any]:
+    """Collective: ``obj`` of every rank of ``group`` in rank order; ``[obj]`` in one process.
+
+    The one gathered export of the package (checkpoint shards, per-rank measurements); a
+    failure becomes :class:`CollectiveError`.
+    """
+    p = get_world_size(group)
+    if p == 1:
+        return [obj]
+    out: list[Any] = [None] * p
+    try:
+        dist.all_gather_object(out, obj, group=group)
+    except RuntimeError as exc:
+        raise _collective_error("all_gather_object", group, exc) from exc
+    return out
 
 
 def rank_in_layout(arch_mode: str, arch_nproc: int, expected_mode: str, owner: str,

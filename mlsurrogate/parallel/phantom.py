@@ -45,13 +45,21 @@ from torch import nn
 
 from mlsurrogate.arch import Arch, validate_layout
 from mlsurrogate.errors import CheckpointMismatchError
-from mlsurrogate.initializers import derive_seed, kaiming_uniform, master_linear, uniform
-from mlsurrogate.models import activation_fn, load_state_strict, torch_dtype
+from mlsurrogate.models.layers import (
+    activation_fn,
+    cpu_state,
+    kaiming_uniform,
+    layer_seed,
+    load_state_strict,
+    master_linear,
+    torch_dtype,
+    uniform,
+)
 from mlsurrogate.parallel.collectives import (
     all_reduce_sum,
     backend_support,
+    gather_objects,
     get_rank,
-    get_world_size,
     rank_in_layout,
     raw_all_gather_last_dim,
     raw_reduce_scatter_last_dim,
@@ -100,7 +108,7 @@ def init_phantom_layer(
     phantom.md 1.6: ``[A | D]`` is one linear map of fan-in ``m + n_ghost_in``; ``C`` one of
     fan-in ``m`` with the ghost activation's gain. Draw order A, C, D, bias is fixed.
     """
-    gen = torch.Generator().manual_seed(derive_seed(seed, "phantom", layer, rank))
+    gen = torch.Generator().manual_seed(layer_seed(seed, "phantom", layer, rank))
     m, k, fan = spec.m, spec.k, spec.m + spec.n_ghost_in
     A = kaiming_uniform((m, m), fan, activation, gen, dtype)
     C = kaiming_uniform((k, m), m, spec.ghost_activation, gen, dtype)
@@ -350,14 +358,7 @@ class PhantomFFN(nn.Module):
 
     def export_state(self) -> list[dict[str, torch.Tensor]]:
         """Collective: every rank's parameters, as a list indexed by rank (on every rank)."""
-        import torch.distributed as dist
-
-        own = {k: v.detach().cpu().clone() for k, v in self.params.state_dict().items()}
-        if get_world_size(self.group) == 1:
-            return [own]
-        states: list[Any] = [None] * get_world_size(self.group)
-        dist.all_gather_object(states, own, group=self.group)
-        return states
+        return gather_objects(cpu_state(self.params), self.group)
 
     def load_exported(self, states: list[dict[str, torch.Tensor]]) -> None:
         if len(states) != self.arch.nproc:
@@ -406,7 +407,7 @@ class VirtualPhantomFFN(nn.Module):
         ]
 
     def export_state(self) -> list[dict[str, torch.Tensor]]:
-        return [{k: v.detach().cpu().clone() for k, v in P.state_dict().items()} for P in self.ranks]
+        return [cpu_state(P) for P in self.ranks]
 
     def load_exported(self, states: list[dict[str, torch.Tensor]]) -> None:
         if len(states) != self.arch.nproc:

@@ -12,7 +12,7 @@ Implementation notes
   instead of several seconds per rank for ``spawn``, ecosystem.md 4) with a ``file://``
   rendezvous in a fresh temporary folder, collects each rank's return value and turns a rank
   that dies or overruns into :class:`~mlsurrogate.errors.RankFailureError`. ``lfqcd train``
-  uses ``torchrun`` instead (see :mod:`mlsurrogate.train_cli`).
+  uses ``torchrun`` instead (see :mod:`mlsurrogate.train.cli`).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ layer. Per hidden layer and rank:
 Why TP-A rather than TP-B (column/row pairs): its activation layout matches the phantom model
 (sharded between layers), so the comparison isolates the hidden-layer operator; both move the
 same bytes per layer (phantom.md 2.2). Weights are slices of one master weight per layer, so a
-TP model on any number of ranks equals the single-process :class:`~mlsurrogate.models.FFN`.
+TP model on any number of ranks equals the single-process :class:`~mlsurrogate.models.dense.FFN`.
 """
 
 from __future__ import annotations
@@ -29,13 +29,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from mlsurrogate.arch import Arch, validate_layout
-from mlsurrogate.initializers import master_linear
-from mlsurrogate.models import activation_fn, load_state_strict, torch_dtype
+from mlsurrogate.errors import CheckpointMismatchError
+from mlsurrogate.models.layers import (
+    activation_fn,
+    cpu_state,
+    load_state_strict,
+    master_linear,
+    torch_dtype,
+)
 from mlsurrogate.parallel.collectives import (
     all_gather_last_dim,
     all_reduce_sum,
     backend_support,
-    get_world_size,
+    gather_objects,
     rank_in_layout,
     raw_all_gather_last_dim,
     raw_reduce_scatter_last_dim,
@@ -110,14 +116,8 @@ class TensorParallelFFN(nn.Module):
 
     # -- checkpoints: the dense master weights ---------------------------------------------
     def export_state(self) -> dict[str, torch.Tensor]:
-        """Collective: the dense :class:`~mlsurrogate.models.FFN` state dict (master weights)."""
-        import torch.distributed as dist
-
-        own = {k: v.detach().cpu().clone() for k, v in self.state_dict().items()}
-        shards: list[Any] = [own]
-        if get_world_size(self.group) > 1:
-            shards = [None] * get_world_size(self.group)
-            dist.all_gather_object(shards, own, group=self.group)
+        """Collective: the dense :class:`~mlsurrogate.models.dense.FFN` state dict (master weights)."""
+        shards = gather_objects(cpu_state(self), self.group)
         cat0 = lambda key: torch.cat([s[key] for s in shards], dim=0)  # noqa: E731
         full = {"inp.weight": cat0("w_in"), "inp.bias": cat0("b_in")}
         for l in range(self.arch.depth):
@@ -129,8 +129,6 @@ class TensorParallelFFN(nn.Module):
 
     def load_exported(self, full: dict[str, torch.Tensor]) -> None:
         """Load a dense FFN state dict (the checkpoint ``state``) and keep this rank's slices."""
-        from mlsurrogate.errors import CheckpointMismatchError
-
         sl = slice(self.rank * self.m, (self.rank + 1) * self.m)
         try:
             own = {"w_in": full["inp.weight"][sl], "b_in": full["inp.bias"][sl],

@@ -7,7 +7,7 @@ own: selected points wait in a local *backlog* and are submitted as executor fut
 ``W`` at a time while the trainer waits (all executor workers simulate) and at most
 ``stream.sim_workers`` while it trains (default ``W - 1``: the trainer has a core to itself).
 Submission and collection happen between training epochs (the ``progress`` hook of
-:func:`mlsurrogate.train.fit`), so every finished simulation is stored at once.
+:func:`mlsurrogate.train.loop.fit`), so every finished simulation is stored at once.
 
 Rounds (spec 6.3, adapted to a forward surrogate)
     round 0: the ``initial`` design, simulated on all workers, then the first training;
@@ -41,20 +41,21 @@ from typing import Any
 import numpy as np
 
 from lfqcd.scan.executors import ScanExecutor, make_executor, usable_cores
-from mlsurrogate.active import (
+from mlsurrogate.active.config import ALConfig
+from mlsurrogate.active.folder import ALResult, ALRun, Echo, Progress, progress_enabled
+from mlsurrogate.active.policy import design_unit, select_batch
+from mlsurrogate.active.rounds import (
     build_result,
     describe_point,
     heldout_metrics,
-    make_model,
     resume_point,
     seeds_of,
-    select_batch,
     train_chunked,
 )
-from mlsurrogate.al_config import ALConfig
-from mlsurrogate.al_run import ALResult, ALRun, Echo, Progress, derive_seed, design_unit, progress_enabled
-from mlsurrogate.al_sim import PendingSim, SimRecord, wait_any
+from mlsurrogate.active.simulators.client import PendingSim, SimRecord, wait_any
+from mlsurrogate.active.uncertainty import make_model
 from mlsurrogate.data import Dataset
+from mlsurrogate.seeds import derive_seed
 
 __all__ = ["StreamState", "run_streaming", "streaming_budget"]
 
@@ -135,7 +136,7 @@ def run_streaming(
 ) -> ALResult:
     """Run (or resume) the streaming workflow of ``cfg`` (module docstring).
 
-    Same parameters and errors as :func:`mlsurrogate.active.run_active_learning`, plus
+    Same parameters and errors as :func:`mlsurrogate.active.run.run_active_learning`, plus
     ``on_chunk`` called after every training chunk with ``{"wall_s", "n_sims", "n_train",
     "test_nmse", "round"}`` (the benchmark's time-to-error curve).
     """
@@ -157,7 +158,7 @@ def run_streaming(
     progress.sims, progress.failed = len(records), sum(r.status != "ok" for r in records)
     own = executor is None
     ex = executor if executor is not None else make_executor(cfg.executor)
-    run.client.attach(ex)
+    run.attach(ex)
     W = max(1, int(getattr(ex, "n_workers", 1) or 1))
     w_train = min(W, scfg.sim_workers or max(1, min(W, usable_cores()) - 1))
     st = StreamState(run, records, progress)

@@ -1,12 +1,15 @@
-"""Book-keeping shared by the sequential (:mod:`mlsurrogate.active`) and streaming
-(:mod:`mlsurrogate.stream`) workflows: the results folder, resume, held-out set, progress.
+"""Book-keeping shared by the sequential (:mod:`mlsurrogate.active.run`) and streaming
+(:mod:`mlsurrogate.active.streaming`) workflows: the results folder, resume, held-out set,
+progress.
 
 Results folder (``[al] out``, default ``out/al_<name>``)::
 
     al_state.json           format, config, science (what a resume must match), versions,
                             seeds, output columns, one entry per completed round, status
-    sims/                   a scan store with every simulation (failures too); see
-                            mlsurrogate.al_sim - readable by read_scan_store / lfqcd train
+    sims/                   a scan store with every training simulation (failures too); see
+                            mlsurrogate.active.simulators.client - readable by read_scan_store /
+                            lfqcd train
+    test/                   the held-out set, a scan store of its own (never trained on)
     rounds/round_<k>/       the model after round k (ensemble members or heteroscedastic net)
     learning_curve.csv      round, simulations, training points, held-out error, wall time
     learning_curve.png      held-out error against simulations
@@ -35,15 +38,16 @@ import numpy as np
 
 from lfqcd.errors import ConfigError, InvalidParameterError, ResultFileError
 from lfqcd.outdir import MARKER
-from lfqcd.scan.designs import unit_sample
 from lfqcd.scan.keys import canonical_json, plain
 from lfqcd.scan.store import atomic_write_text, config_diff, now_iso
 from lfqcd.scan.store import json_finite as _finite
-from mlsurrogate.al_config import ALConfig
-from mlsurrogate.al_sim import SimRecord, SimulationClient, output_columns
+from mlsurrogate.active.config import ALConfig
+from mlsurrogate.active.policy import design_unit
+from mlsurrogate.active.simulators.client import SimRecord, SimulationClient, output_columns
 from mlsurrogate.data import Dataset
+from mlsurrogate.report import versions
 
-__all__ = ["ALResult", "ALRun", "Echo", "Progress", "design_unit", "derive_seed", "default_out"]
+__all__ = ["ALResult", "ALRun", "Echo", "Progress", "default_out", "progress_enabled"]
 
 STATE_FORMAT = "lfqcd-al/1"
 Echo = Callable[[str], None]
@@ -52,20 +56,6 @@ Echo = Callable[[str], None]
 def default_out(cfg: ALConfig) -> Path:
     """``[al] out`` or ``out/al_<name>``."""
     return Path(cfg.out) if cfg.out else Path("out") / f"al_{cfg.name}"
-
-
-def derive_seed(*parts: int) -> int:
-    """An independent 32-bit seed from integers (``numpy.random.SeedSequence``)."""
-    return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(1)[0])
-
-
-def design_unit(kind: str, d: int, n: int, seed: int) -> np.ndarray:
-    """``n`` points in the unit cube: scrambled ``"sobol"``, ``"lhs"`` or i.i.d. ``"random"``."""
-    if n <= 0:
-        return np.zeros((0, d))
-    if kind == "random":
-        return np.random.default_rng(seed).random((n, d))
-    return unit_sample(kind, d, n, seed)
 
 
 @dataclasses.dataclass
@@ -219,10 +209,16 @@ class ALRun:
         self.science = plain(cfg.science_dict())
         self.state = self._read_state()
         self.client = SimulationClient(cfg, self.out / "sims")
+        self.test_client = SimulationClient(cfg, self.out / "test")  # kept out of sims/
         self.echo = echo or (lambda _m: None)
         self.columns: list[str] | None = self.state.get("columns") if self.state else None
         self.unusable: dict[str, str] = {}
         self.test_records: list[SimRecord] = []
+
+    def attach(self, executor: Any) -> None:
+        """Run the training and the held-out simulations on ``executor``."""
+        self.client.attach(executor)
+        self.test_client.attach(executor)
 
     # -- state -----------------------------------------------------------------------------
     def _read_state(self) -> dict[str, Any] | None:
@@ -253,8 +249,6 @@ class ALRun:
 
     def start(self, seeds: dict[str, Any]) -> dict[str, Any]:
         """Create (or re-open) the state; returns it."""
-        from mlsurrogate.report import versions
-
         if self.state is None:
             self.state = {
                 "format": STATE_FORMAT, "science": self.science, "config": plain(self.cfg.to_dict()),
@@ -338,15 +332,17 @@ class ALRun:
         if t.n_points == 0:
             return None
         u = design_unit(t.sampler, self.client.box.d, t.n_points, t.seed)
-        recs = self.client.run(self.client.box.from_unit(u), "test", -1)
+        recs = self.test_client.run(self.test_client.box.from_unit(u), "test", -1)
         self.test_records = recs
+        self.test_client.write_summary(recs, {"config": plain(self.cfg.to_dict()),
+                                              "science": self.science, "status": "complete"})
         if progress is not None:
             failed = sum(r.status != "ok" for r in recs)
             progress.note(f"held-out set: {len(recs)} points ({failed} failed)")
         ok = [r for r in recs if self.usable(r) is not None]
         if len(ok) < 2:
             raise InvalidParameterError(f"held-out set: only {len(ok)} of {len(recs)} points "
-                                        f"succeeded; see {self.client.store.manifest_path}")
+                                        f"succeeded; see {self.test_client.store.manifest_path}")
         return self.dataset(ok)
 
     # -- rounds ----------------------------------------------------------------------------
@@ -383,8 +379,8 @@ class ALRun:
         return out
 
     def write_summary(self, records: Sequence[SimRecord]) -> None:
-        """The sims store's ``summary.csv``/``scan.json`` (``records`` + the held-out set)."""
-        self.client.write_summary(list(records) + self.test_records, {"config": plain(self.cfg.to_dict()),
+        """The sims store's ``summary.csv``/``scan.json`` (training records only)."""
+        self.client.write_summary(list(records), {"config": plain(self.cfg.to_dict()),
                                             "science": self.science,
                                             "created": (self.state or {}).get("created")})
 

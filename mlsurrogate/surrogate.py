@@ -1,8 +1,10 @@
-"""The dense FFN reference, network construction, and the :class:`Surrogate` checkpoint object.
+"""Network construction for every mode and the :class:`Surrogate` checkpoint object.
 
-The plain :class:`FFN` is the single-process reference every parallel model is tested against.
-A :class:`Surrogate` bundles a trained network with the input/output standardisation and the
-observable names, predicts in physical units and saves/loads one self-describing checkpoint.
+:func:`build_network` gives the training network of an :class:`~mlsurrogate.arch.Arch` (dense,
+tensor or phantom parallel); :func:`build_reference` the single-process network computing the
+same function. A :class:`Surrogate` bundles a trained network with the input/output
+standardisation and the observable names, predicts in physical units and saves/loads one
+self-describing checkpoint.
 
 Checkpoint format (``torch.save`` of plain containers, loadable with ``weights_only=True``)::
 
@@ -24,99 +26,27 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from lfqcd.errors import InvalidParameterError, ResultFileError
 from mlsurrogate.arch import Arch
 from mlsurrogate.data import Standardizer, group_observables
 from mlsurrogate.errors import CheckpointMismatchError
-from mlsurrogate.initializers import master_linear
+from mlsurrogate.models.dense import FFN
+from mlsurrogate.parallel.phantom import PhantomFFN, VirtualPhantomFFN
+from mlsurrogate.parallel.tensor import TensorParallelFFN
 
 __all__ = [
-    "FFN",
     "Surrogate",
-    "activation_fn",
     "build_network",
     "build_reference",
-    "load_state_strict",
     "load_surrogate",
+    "read_checkpoint",
+    "save_checkpoint",
 ]
 
 FORMAT = "lfqcd-surrogate"
 VERSION = 1
-
-
-def activation_fn(name: str) -> Any:
-    """The elementwise nonlinearity σ by name."""
-    return {"tanh": torch.tanh, "relu": F.relu, "gelu": F.gelu, "silu": F.silu}[name]
-
-
-def torch_dtype(name: str) -> torch.dtype:
-    return {"float32": torch.float32, "float64": torch.float64}[name]
-
-
-class FFN(nn.Module):
-    """Dense single-process FFN, the reference model.
-
-    ``y = W_out σ(W_L ... σ(W_1 σ(W_in x + b_in) + b_1) ...) + b_out``; every weight is the
-    master weight of :func:`~mlsurrogate.initializers.master_linear` (so a TP model on any
-    number of ranks equals it at initialisation).
-    """
-
-    def __init__(self, arch: Arch) -> None:
-        super().__init__()
-        self.arch = arch
-        dt = torch_dtype(arch.dtype)
-        n = arch.width
-        self.inp = nn.Linear(arch.d_in, n, dtype=dt)
-        self.hidden = nn.ModuleList(nn.Linear(n, n, dtype=dt) for _ in range(arch.depth))
-        self.out = nn.Linear(n, arch.d_out, dtype=dt)
-        with torch.no_grad():
-            w, b = master_linear(n, arch.d_in, arch.seed, "input", 0, arch.activation, dt)
-            self.inp.weight.copy_(w)
-            self.inp.bias.copy_(b)
-            for l, lin in enumerate(self.hidden):
-                w, b = master_linear(n, n, arch.seed, "hidden", l, arch.activation, dt)
-                lin.weight.copy_(w)
-                lin.bias.copy_(b)
-            w, b = master_linear(arch.d_out, n, arch.seed, "output", 0, "identity", dt)
-            self.out.weight.copy_(w)
-            self.out.bias.copy_(b)
-        self._act = activation_fn(arch.activation)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self._act(self.inp(x))
-        for lin in self.hidden:
-            h = self._act(lin(h))
-        return self.out(h)
-
-    def export_state(self) -> dict[str, torch.Tensor]:
-        """The checkpoint ``state``: this module's state dict on CPU."""
-        return {k: v.detach().cpu().clone() for k, v in self.state_dict().items()}
-
-    def load_exported(self, state: Mapping[str, torch.Tensor]) -> None:
-        """Load a checkpoint ``state`` written by :meth:`export_state` (strict)."""
-        load_state_strict(self, state)
-
-
-def load_state_strict(module: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
-    """``module.load_state_dict(state)`` that first lists every missing, unexpected or
-    mis-shaped tensor in one :class:`CheckpointMismatchError` (dtype is converted)."""
-    own = module.state_dict()
-    problems = [f"missing {k}" for k in own if k not in state]
-    problems += [f"unexpected {k}" for k in state if k not in own]
-    problems += [
-        f"{k}: shape {tuple(state[k].shape)} != {tuple(v.shape)}"
-        for k, v in own.items()
-        if k in state and tuple(state[k].shape) != tuple(v.shape)
-    ]
-    if problems:
-        raise CheckpointMismatchError(
-            "checkpoint state does not fit the model: " + "; ".join(problems[:6])
-            + (f" (+{len(problems) - 6} more)" if len(problems) > 6 else "")
-        )
-    module.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
 
 
 def build_network(arch: Arch, ctx: Any = None) -> nn.Module:
@@ -135,12 +65,8 @@ def build_network(arch: Arch, ctx: Any = None) -> nn.Module:
     if arch.mode == "none":
         net: nn.Module = FFN(arch)
     elif arch.mode == "tensor":
-        from mlsurrogate.parallel.tensor import TensorParallelFFN
-
         net = TensorParallelFFN(arch, group=None if ctx is None else ctx.group)
     else:
-        from mlsurrogate.parallel.phantom import PhantomFFN
-
         net = PhantomFFN(arch, group=None if ctx is None else ctx.group)
     if ctx is not None:
         net = net.to(ctx.device)
@@ -150,8 +76,6 @@ def build_network(arch: Arch, ctx: Any = None) -> nn.Module:
 def build_reference(arch: Arch) -> nn.Module:
     """Single-process network computing the same function as ``arch`` on ``arch.nproc`` ranks."""
     if arch.mode == "phantom":
-        from mlsurrogate.parallel.phantom import VirtualPhantomFFN
-
         return VirtualPhantomFFN(arch)
     return FFN(arch)
 

@@ -2,7 +2,7 @@
 
 One process: the run happens here. ``--nproc P > 1``: the resolved configuration is written to
 the output folder and ``P`` ranks are started with ``torchrun --standalone`` running
-:mod:`mlsurrogate.train_worker` (gloo on CPU, NCCL when every rank has a GPU). Rank 0 writes
+:mod:`mlsurrogate.train.worker` (gloo on CPU, NCCL when every rank has a GPU). Rank 0 writes
 ``model.pt``, ``loss_curve.png`` and ``record.json`` into the output folder.
 """
 
@@ -26,12 +26,21 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``lfqcd train``; flags override the config file."""
     parser.add_argument("config", help="training configuration (see runs/train_*.toml)")
     parser.add_argument("--parallel", choices=MODES, help="parallel mode (overrides the config)")
-    parser.add_argument("--nproc", type=int, help="number of ranks (overrides the config)")
+    parser.add_argument("--nproc", type=int,
+                        help="number of ranks (overrides the config); --nproc 1 without "
+                             "--parallel trains the dense model")
     parser.add_argument("--ghosts", type=int, help="phantom ghosts per rank k")
     parser.add_argument("--width", type=int, help="hidden width n")
     parser.add_argument("--data", metavar="SCAN_DIR", help="train on this scan store folder")
     parser.add_argument("--out", metavar="DIR", help="output folder (overrides output.dir)")
     parser.add_argument("--epochs", type=int, help="maximum number of epochs")
+    parser.add_argument("--batch-size", type=int, metavar="B", help="mini-batch size")
+    parser.add_argument("--lr", type=float, help="Adam learning rate")
+    parser.add_argument("--patience", type=int, metavar="STEPS",
+                        help="stop after this many optimizer steps without validation "
+                             "improvement (0: never)")
+    parser.add_argument("--min-iters", type=int, metavar="STEPS",
+                        help="train at least this many optimizer steps (small data sets)")
     parser.add_argument("--backend", choices=("auto", "gloo", "nccl"), help="distributed backend")
     parser.add_argument("--timeout", type=float, metavar="S", help="process-group timeout (s)")
     parser.add_argument("--init-from", metavar="CKPT",
@@ -51,6 +60,8 @@ def resolve_config(args: argparse.Namespace) -> Any:
         par["mode"] = args.parallel
         if args.parallel == "none" and args.nproc is None:
             par["nproc"] = 1  # the file's nproc belongs to its parallel mode
+    elif args.nproc == 1:
+        par["mode"] = "none"  # one process: the dense model, unless a parallel mode is asked for
     for flag, key in (("nproc", "nproc"), ("ghosts", "ghosts"), ("backend", "backend"),
                       ("timeout", "timeout_s")):
         if getattr(args, flag) is not None:
@@ -60,7 +71,10 @@ def resolve_config(args: argparse.Namespace) -> Any:
         parallel=par,
         data=data,
         model={"width": args.width} if args.width is not None else {},
-        train={"max_epochs": args.epochs} if args.epochs is not None else {},
+        train={key: getattr(args, flag) for flag, key in
+               (("epochs", "max_epochs"), ("batch_size", "batch_size"), ("lr", "lr"),
+                ("patience", "patience"), ("min_iters", "min_iters"))
+               if getattr(args, flag) is not None},
         output={"dir": args.out} if args.out else {},
     )
 
@@ -103,7 +117,7 @@ def _launch_torchrun(cfg: Any, args: argparse.Namespace) -> dict[str, Any]:
     log_path = out / "torchrun.log"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
            "--nproc-per-node", str(cfg.parallel.nproc), "--max-restarts", "0",
-           "-m", "mlsurrogate.train_worker", "--config", str(resolved),
+           "-m", "mlsurrogate.train.worker", "--config", str(resolved),
            "--error-dir", str(err_dir)]
     if args.init_from:
         cmd += ["--init-from", str(args.init_from)]
@@ -154,7 +168,7 @@ def main(args: argparse.Namespace) -> int:
         args.init_from = str(resume_from)
     if nproc == 1:
         from lfqcd.signals import graceful_stop
-        from mlsurrogate.train import run_training
+        from mlsurrogate.train.run import run_training
 
         with graceful_stop():  # Ctrl-C/SIGTERM: finish the step, save the best model, stop
             record = run_training(cfg, None, args.init_from, log=None if args.quiet else print)

@@ -52,7 +52,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def resolve(args: argparse.Namespace) -> object:
     """The configuration file with the command-line overrides applied."""
     from lfqcd.errors import ConfigError
-    from mlsurrogate.al_config import load_al_config
+    from mlsurrogate.active.config import load_al_config
 
     if args.streaming and args.sequential:
         raise ConfigError("--streaming and --sequential exclude each other")
@@ -71,8 +71,8 @@ def resolve(args: argparse.Namespace) -> object:
 
 def main(args: argparse.Namespace) -> int:
     """Entry point of ``lfqcd al``; 0 when the run completed."""
-    from mlsurrogate.active import run_active_learning
-    from mlsurrogate.al_config import ALConfig
+    from mlsurrogate.active.config import ALConfig
+    from mlsurrogate.active.run import run_active_learning
 
     cfg = resolve(args)
     assert isinstance(cfg, ALConfig)
@@ -81,7 +81,7 @@ def main(args: argparse.Namespace) -> int:
         print(dry_run_text(cfg))
         return 0
     from lfqcd import outdir
-    from mlsurrogate.al_run import ALRun, default_out
+    from mlsurrogate.active.folder import ALRun, default_out
 
     ALRun(cfg)  # names, box corners and an existing folder's configuration, before any write
     outdir.prepare(default_out(cfg), "al", None, overwrite=args.overwrite)
@@ -112,8 +112,8 @@ def check_feasible(cfg: object, allow_simulator_import: bool = False) -> None:
 
 def dry_run_text(cfg: object) -> str:
     """The resolved plan: simulator, box, budget, policy, model, executor, folder state."""
-    from mlsurrogate.al_config import ALConfig
-    from mlsurrogate.al_run import ALRun
+    from mlsurrogate.active.config import ALConfig
+    from mlsurrogate.active.folder import ALRun
 
     assert isinstance(cfg, ALConfig)
     run = ALRun(cfg)  # validates names, box corners and an existing folder's configuration

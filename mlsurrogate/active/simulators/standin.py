@@ -1,5 +1,5 @@
 r"""An analytic stand-in simulator for active learning (import string
-``"mlsurrogate.al_standin:simulate"``): milliseconds per point, localised structure.
+``"mlsurrogate.active.simulators.standin:simulate"``): milliseconds per point, localised structure.
 
 It follows the simulator protocol of :mod:`lfqcd.simulator` exactly (so it runs through the
 scan executors and the scan store like the heavy-meson solver) and needs neither numba nor

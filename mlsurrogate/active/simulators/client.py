@@ -44,7 +44,7 @@ from lfqcd.scan.store import STORE_FORMAT, ScanStore, now_iso
 from lfqcd.scan.table import Outcome, short_arrays, summary_table
 from lfqcd.scan.worker import PointRecord, PointTask, run_point
 from lfqcd.simulator import SimulatorSpec, load_simulator
-from mlsurrogate.al_config import ALConfig, BoxAxis
+from mlsurrogate.active.config import ALConfig, BoxAxis
 
 __all__ = [
     "CouplingBox",

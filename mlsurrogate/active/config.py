@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 MODES = ("sequential", "streaming")
-POLICIES = ("uncertainty", "random")
+POLICIES = ("uncertainty", "random", "sobol")
 UNCERTAINTIES = ("ensemble", "heteroscedastic")
 SAMPLERS = ("sobol", "lhs", "random")
 
@@ -70,7 +70,9 @@ class PolicyConfig:
     """Batch selection (spec active_learning.md 3.2-3.5 and 7).
 
     ``kind="random"`` is the baseline arm: every batch uniform in the box, same rounds,
-    training and warm starts. ``uniform_mix`` is the fraction of the probability mass spread
+    training and warm starts. ``kind="sobol"`` the space-filling baseline: every batch the next
+    points of the initial design's scrambled Sobol' sequence (sequential mode, Sobol' initial
+    design). ``uniform_mix`` is the fraction of the probability mass spread
     uniformly over the pool (default 0.1, a guard against an over-confident model; 0 is the
     paper's pure proportional rule). ``jitter`` is the Gaussian sigma around a chosen
     candidate in units of the pool spacing ``pool_size**(-1/d)`` of the unit box (spec 7: 0.1-0.2).
@@ -175,7 +177,7 @@ class ALConfig:
     """A validated active-learning run configuration."""
 
     box: tuple[BoxAxis, ...]
-    simulator: str = "mlsurrogate.al_standin:simulate"
+    simulator: str = "mlsurrogate.active.simulators.standin:simulate"
     name: str = "al"
     out: str | None = None
     backend: str = "auto"
@@ -421,6 +423,12 @@ def validate(cfg: ALConfig, where: str | None = None) -> None:
     p = cfg.policy
     _require(p.kind in POLICIES, f"[policy] kind must be one of {POLICIES}, got {p.kind!r}", w,
              ConfigError)
+    if p.kind == "sobol":
+        _require(p.initial_sampler == "sobol", "[policy] kind = \"sobol\" continues the initial "
+                 f"Sobol' design: set initial_sampler = \"sobol\" (got {p.initial_sampler!r})", w,
+                 ConfigError)
+        _require(cfg.mode == "sequential", "[policy] kind = \"sobol\" is a sequential baseline; "
+                 "use --sequential (or kind = \"random\" for streaming)", w, ConfigError)
     for s, v in (("initial_sampler", p.initial_sampler), ("pool_sampler", p.pool_sampler)):
         _require(v in SAMPLERS, f"[policy] {s} must be one of {SAMPLERS}, got {v!r}", w,
                  ConfigError)

@@ -1,6 +1,6 @@
 """One rank of a multi-process ``lfqcd train`` run; started by torchrun, not by users.
 
-``python -m torch.distributed.run --standalone --nproc-per-node P -m mlsurrogate.train_worker
+``python -m torch.distributed.run --standalone --nproc-per-node P -m mlsurrogate.train.worker
 --config OUT/config.resolved.json --error-dir OUT/rank_errors``
 
 Reads the resolved configuration, joins the process group (``env://`` from torchrun, with the
@@ -28,7 +28,7 @@ def _report(error_dir: str | None, text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mlsurrogate.train_worker")
+    parser = argparse.ArgumentParser(prog="mlsurrogate.train.worker")
     parser.add_argument("--config", required=True)
     parser.add_argument("--error-dir")
     parser.add_argument("--init-from")
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from mlsurrogate.config import TrainConfig
         from mlsurrogate.parallel.runtime import distributed
-        from mlsurrogate.train import run_training
+        from mlsurrogate.train.run import run_training
 
         cfg = TrainConfig.from_dict(json.loads(Path(args.config).read_text()))
         with distributed(cfg.parallel.backend, cfg.parallel.timeout_s) as ctx:
