@@ -9,7 +9,9 @@ state when the engine passes one).
 
 Inputs (``parameter_defaults``): the couplings of :mod:`lfqcd.couplings` (defaults: the
 ``illustrative`` preset), the resolution ``h``, ``kappa_max``, and the renormalisation:
-``condition`` (``lambda_bar`` | ``none`` | ``fixed``) with ``lambda_bar_target`` or ``m0_sq``.
+``condition`` (``lambda_bar`` | ``renormalized_quark`` | ``none`` | ``fixed``) with
+``lambda_bar_target``, ``m_R_sq`` (renormalised quark mass; the self-energy log coefficient is
+derived from the couplings, docs/physics.md (R2)) or ``m0_sq``.
 
 Set ``LFQCD_OPERATOR_CACHE=DIR`` to also keep the projected pieces on disk (one ``.npz`` per
 resolution and code version, written atomically; a corrupt file is rebuilt).
@@ -47,6 +49,7 @@ def parameter_defaults() -> dict[str, float | str]:
         "condition": "lambda_bar",
         "lambda_bar_target": float(p.lambda_bar_target),
         "m0_sq": float("nan"),
+        "m_R_sq": float("nan"),
     }
 
 
@@ -68,6 +71,7 @@ def _parse(point: Mapping[str, Any]) -> tuple[Resolution, Couplings, Renormaliza
         kind=kind,
         target=float(full["lambda_bar_target"]) if kind == "lambda_bar" else None,
         value=m0 if kind == "fixed" else None,
+        m_R_sq=float(full["m_R_sq"]) if kind == "renormalized_quark" else None,
     )
     return res, couplings, condition
 

@@ -144,7 +144,7 @@ def test_unreachable_target_fails_fast_with_the_limit():
     solve = model.solve
     model.solve = lambda *a, **k: calls.append(1) or solve(*a, **k)
     with pytest.raises(CounterTermError, match="out of reach.*one-link threshold"):
-        renormalized_solve(model, c, RenormalizationCondition(target=50.0))
+        renormalized_solve(model, c, RenormalizationCondition(kind="lambda_bar", target=50.0))
     assert len(calls) <= 6  # before: Newton crept on for ~17 solves up to m0_sq ~ 1e6
 
 
