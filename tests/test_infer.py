@@ -30,7 +30,7 @@ def raw_config(**changes: object) -> dict:
         "targets": {"rho2": {"value": 0.6, "error": 0.01}},
         "surrogate": {"n_points": 64, "members": 3, "width": 32, "max_epochs": 60},
         "posterior": {"walkers": 12, "steps": 250, "burn": 100, "n_prior": 2048},
-        "verify": {"n_posterior": 2},
+        "verify": {"n_posterior": 2, "refine_max_nfev": 10, "reference_preset": "illustrative"},
     }
     raw.update(changes)
     return raw
@@ -162,6 +162,11 @@ def test_infer_recovers_a_known_point_and_predict_reads_the_ensemble(
         d = best["observables"][name]
         assert abs(d["solver"] - d["surrogate"]) < 0.03 * abs(d["solver"])
     assert res["surrogate"]["heldout"]["rho2"]["median_rel_err"] < 0.05
+    refined = res["solver_refined"]  # least squares on the stand-in itself meets the targets
+    assert max(abs(v) for v in refined["pulls_target_error_only"].values()) < 0.1
+    ref = res["reference"]  # the illustrative preset, solved: t_F = 0.5, mu = 1.2
+    assert ref["point"] == {"t_F": 0.5, "mu": 1.2}
+    assert ref["solver"]["rho2"] == pytest.approx(fwd.evaluate({"t_F": 0.5, "mu": 1.2})["rho2"])
     assert (out / "corner.png").stat().st_size > 0
     capsys.readouterr()
     assert cli_main(["predict", str(out / "surrogate"), "--at", "t_F=0.7,mu=1.1", "--json"]) == 0

@@ -16,7 +16,9 @@ Sections (``runs/infer.toml`` is the annotated example)::
     [surrogate]    source (design | scan | model), n_points, test_fraction, path, members,
                    width, depth, lr, batch_size, max_epochs, patience
     [posterior]    walkers, steps, burn, n_prior
-    [verify]       n_posterior (posterior samples re-solved with the real simulators)
+    [verify]       n_posterior (posterior samples re-solved with the real simulators),
+                   refine_max_nfev (> 0: refine the best fit by least squares on the real
+                   solver, for cheap solvers), reference_preset (a preset solved for comparison)
 """
 
 from __future__ import annotations
@@ -90,6 +92,8 @@ class InferConfig:
     surrogate: SurrogateOptions = SurrogateOptions()
     posterior: PosteriorOptions = PosteriorOptions()
     n_verify_posterior: int = 4
+    refine_max_nfev: int = 0  # > 0: least-squares refinement with the real solver from the best fit
+    reference_preset: str = ""  # a coupling preset also solved and compared with the targets
 
     @property
     def names(self) -> list[str]:
@@ -190,8 +194,10 @@ def config_from_dict(raw: Mapping[str, Any], source: str = "config") -> InferCon
     if bad:
         raise ConfigError(f"{source}: unknown key(s) {bad} in [infer]")
     ver = dict(raw.get("verify") or {})
-    if sorted(set(ver) - {"n_posterior"}):
-        raise ConfigError(f"{source}: [verify] allows only n_posterior")
+    bad = sorted(set(ver) - {"n_posterior", "refine_max_nfev", "reference_preset"})
+    if bad:
+        raise ConfigError(f"{source}: unknown key(s) {bad} in [verify]; allowed: n_posterior, "
+                          "refine_max_nfev, reference_preset")
     sur = _options(SurrogateOptions, raw.get("surrogate") or {}, "[surrogate]")
     if sur.source not in ("design", "scan", "model"):
         raise ConfigError(f"{source}: [surrogate] source must be design, scan or model, got {sur.source!r}")
@@ -217,6 +223,8 @@ def config_from_dict(raw: Mapping[str, Any], source: str = "config") -> InferCon
                         else _number(scale["lambda_bar_gev"], "[scale] lambda_bar_gev")),
         theory_rel_error=theory, surrogate=sur, posterior=post,
         n_verify_posterior=int(ver.get("n_posterior", 4)),
+        refine_max_nfev=int(ver.get("refine_max_nfev", 0)),
+        reference_preset=str(ver.get("reference_preset", "")),
     )
 
 

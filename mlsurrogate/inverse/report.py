@@ -35,6 +35,18 @@ def summary_text(res: dict[str, Any]) -> str:
                 f"| {v['label']} | {o} | {'-' if tgt is None else format(tgt['value'], '.4g')} | "
                 f"{d['surrogate']:.4g} +- {d['surrogate_std']:.2g} | {d['solver']:.4g} | "
                 f"{d['solver'] - d['surrogate']:+.3g} | {d['pull']:+.2f} |")
+    if res.get("solver_refined"):
+        r = res["solver_refined"]
+        lines += ["", f"Real-solver refinement from the best fit ({r['nfev']} solver evaluations): "
+                  f"{fmt_point(r['point'])}", "  solver: " + ", ".join(
+                      f"{k} = {r['solver'][k]:.4g} (pull {r['pulls_total_error'][k]:+.2f} with the "
+                      f"model error, {r['pulls_target_error_only'][k]:+.2f} with the target error "
+                      "only)" for k in r["pulls_total_error"])]
+    if res.get("reference"):
+        r = res["reference"]
+        lines += ["", f"Reference preset {r['preset']!r} ({fmt_point(r['point'])}), real solver: "
+                  + ", ".join(f"{k} = {r['solver'][k]:.4g} (pull {v:+.2f})"
+                              for k, v in r["pulls_total_error"].items())]
     t = res["tension"]
     lines += ["", f"Tension map over {t['n_prior_samples']} prior samples (|z| < {t['z_max']:g}, "
               "z = (surrogate - target)/total error):"]

@@ -115,6 +115,48 @@ def _verify(fwd: ForwardModel, ens: Ensemble, label: str, x: np.ndarray,
     return {"label": label, "point": theta, "observables": obs}
 
 
+def refine_with_solver(cfg: InferConfig, fwd: ForwardModel, x0: np.ndarray) -> dict[str, Any]:
+    """Least squares on the *real* solver (bounded to the box) from the surrogate's best fit:
+    residuals ``(solver - target)/total error``. For cheap solvers; it settles whether the
+    targets can be met where the surrogate is biased."""
+    from scipy.optimize import least_squares
+
+    lo, hi = fwd.bounds()
+    names = list(cfg.targets)
+    t = np.array([cfg.targets[n].value for n in names])
+    e = np.array([cfg.targets[n].error for n in names])
+    tot = np.sqrt(e**2 + (cfg.theory_rel_error * t) ** 2)
+
+    def residual(x: np.ndarray) -> np.ndarray:
+        obs = fwd.evaluate(dict(zip(fwd.names, map(float, x), strict=True)))
+        return (np.array([obs[n] for n in names]) - t) / tot
+
+    sol = least_squares(residual, np.clip(x0, lo, hi), bounds=(lo, hi), x_scale=hi - lo,
+                        diff_step=1e-3, max_nfev=cfg.refine_max_nfev)
+    obs = fwd.evaluate(dict(zip(fwd.names, map(float, sol.x), strict=True)))
+    diff = np.array([obs[n] for n in names]) - t
+    return {"point": dict(zip(fwd.names, map(float, sol.x), strict=True)),
+            "solver": {n: float(obs[n]) for n in obs},
+            "pulls_total_error": {n: float(v) for n, v in zip(names, diff / tot, strict=True)},
+            "pulls_target_error_only": {n: float(v) for n, v in zip(names, diff / e, strict=True)},
+            "nfev": int(sol.nfev), "status": str(sol.message)}
+
+
+def reference_check(cfg: InferConfig, fwd: ForwardModel) -> dict[str, Any]:
+    """The real solver at a named preset's couplings (fitted names only), against the targets."""
+    from lfqcd.couplings import get_preset
+
+    c = get_preset(cfg.reference_preset).couplings.to_dict()
+    missing = [n for n in fwd.names if n not in c]
+    if missing:
+        raise ConfigError(f"reference preset {cfg.reference_preset!r} has no value for {missing}")
+    theta = {n: c[n] for n in fwd.names}
+    obs = fwd.evaluate(theta)
+    pulls = {n: (obs[n] - t.value) / math.hypot(t.error, cfg.theory_rel_error * t.value)
+             for n, t in cfg.targets.items()}
+    return {"preset": cfg.reference_preset, "point": theta, "solver": obs, "pulls_total_error": pulls}
+
+
 def _bound(cfg: InferConfig, names: list[str], Y: np.ndarray) -> dict[str, Any] | None:
     """Real-solver statements over the solved design: the largest f_B^2 rho^2 and P0 P1, and
     the best each of the two targets gets where the other is met within 2 total errors."""
@@ -174,6 +216,11 @@ def run_inference(cfg: InferConfig, out: str | Path,
     for i in rng.choice(len(mc["samples"]), size=cfg.n_verify_posterior, replace=False):
         checks.append((f"posterior sample {i}", mc["samples"][i]))
     verification = [_verify(fwd, ens, label, x, watch) for label, x in checks]
+    refined = None
+    if cfg.refine_max_nfev > 0:
+        say(f"refining the best fit with the real solver (<= {cfg.refine_max_nfev} evaluations) ...")
+        refined = refine_with_solver(cfg, fwd, bf)
+    reference = reference_check(cfg, fwd) if cfg.reference_preset else None
     mean_bf, std_bf = (a[0] for a in ens.predict(bf[None, :]))
     res: dict[str, Any] = {
         "parameters": cfg.names,
@@ -198,6 +245,8 @@ def run_inference(cfg: InferConfig, out: str | Path,
         "tension": tension,
         "bound": _bound(cfg, out_names, Y),
         "verification": verification,
+        "solver_refined": refined,
+        "reference": reference,
         "surrogate": sur_info,
         "simulators": [e.ref for e in cfg.simulators],
         "simulator_calls": fwd.n_calls,
