@@ -21,7 +21,7 @@ the per-GPU InfiniBand port's beyond (the ring is as slow as its slowest link).
 Energy (phantom.md 3.2): ``E = sum_ranks(eps_F F + eps_B B) + p P_static T``.
 
 Calibration of the CPU analogue: the same time model, with (1/throughput, per-GEMM overhead,
-per-parameter optimizer time, per-step latency, 1/bandwidth) fitted by non-negative least
+per-step latency, 1/bandwidth) fitted by non-negative least
 squares to the equal-width gloo runs of benchmarks/phantom_vs_tensor.py measured on this
 machine (relative residuals); the residual per row is printed. The GPU projection then
 replaces the fitted CPU constants by the published GPU ones - the calibration tests the
@@ -171,7 +171,9 @@ def check_against_costmodel() -> None:
 # --------------------------------------------------------------------------------------------
 # calibration of the CPU analogue on the gloo runs measured here
 # --------------------------------------------------------------------------------------------
-TERMS = ("flops", "gemms", "params", "steps", "bytes")
+#: at the single batch size b of the measurements the optimizer's per-parameter time is
+#: collinear with the FLOPs (6 b FLOPs per parameter), so it is absorbed in 1/throughput
+TERMS = ("flops", "gemms", "steps", "bytes")
 
 
 def cpu_terms(arch: dict[str, Any], b: int, s: int = 4) -> np.ndarray:
@@ -182,26 +184,28 @@ def cpu_terms(arch: dict[str, Any], b: int, s: int = 4) -> np.ndarray:
     colls = L * hidden_collectives(mode, b, n, p, k, s)
     if p > 1:  # output all-reduce (forward), ring: 2(p-1) steps of b*d_out*s/p
         colls.append((2 * (p - 1), b * d_out * s / p))
-    from mlsurrogate.costmodel import param_count
-
-    params = param_count(Arch(**{key: arch[key] for key in ("d_in", "d_out", "width", "depth", "mode",
-                                                         "nproc") if key in arch},
-                              **({"ghosts": k} if mode == "phantom" else {})))["per_rank0"]
-    return np.array([flops_of(gemms), len(gemms), params, sum(st for st, _ in colls),
+    return np.array([flops_of(gemms), len(gemms), sum(st for st, _ in colls),
                      sum(st * c for st, c in colls)], dtype=float)
 
 
-def calibrate(rows: list[dict[str, Any]], b: int) -> dict[str, Any]:
-    """NNLS fit of the time model's constants to measured per-iteration times (relative)."""
+def calibrate(rows: list[dict[str, Any]], b: int, cores: int) -> dict[str, Any]:
+    """NNLS fit of the time model's constants to measured per-iteration times (relative).
+
+    ``p`` single-thread ranks on ``cores`` cores get ``min(1, cores/p)`` of a core each, so the
+    compute terms (FLOPs, GEMMs) of a row are multiplied by ``max(1, p/cores)``; load
+    from other jobs on a shared machine is not modeled and shows up in the residual."""
     A = np.array([cpu_terms(r["arch"], b) for r in rows])
+    share = np.array([max(1.0, r["arch"]["nproc"] / cores) for r in rows])
+    A[:, :2] *= share[:, None]
     t = np.array([r["t_iter_s"] for r in rows])
     coef, _ = nnls(A / t[:, None], np.ones(len(t)))
     pred = A @ coef
     rel = pred / t - 1.0
     return {
+        "cores": cores,
         "constants": dict(zip(TERMS, coef.tolist(), strict=True)),
         "throughput_flops": 1.0 / coef[0] if coef[0] > 0 else math.inf,
-        "bandwidth_Bps": 1.0 / coef[4] if coef[4] > 0 else math.inf,
+        "bandwidth_Bps": 1.0 / coef[3] if coef[3] > 0 else math.inf,
         "rows": [{"mode": r["arch"]["mode"], "n": r["arch"]["width"], "p": r["arch"]["nproc"],
                   "k": r["arch"].get("ghosts", 0), "measured_ms": 1e3 * tm,
                   "model_ms": 1e3 * pm, "rel_residual": float(e)}
@@ -211,6 +215,31 @@ def calibrate(rows: list[dict[str, Any]], b: int) -> dict[str, Any]:
         "rms_by_p": {int(p): float(np.sqrt(np.mean(rel[[r["arch"]["nproc"] == p for r in rows]] ** 2)))
                      for p in sorted({r["arch"]["nproc"] for r in rows})},
     }
+
+
+def machine_cores(measured: dict[str, Any]) -> int:
+    """Core count from the benchmark's machine line ("2 cores (...)"), else this machine's."""
+    import os
+    import re
+
+    m = re.match(r"(\d+) cores", str(measured.get("machine", "")))
+    return int(m.group(1)) if m else (os.cpu_count() or 1)
+
+
+def print_calibration(cal: dict[str, Any], title: str) -> None:
+    print(title + "\n")
+    print("| mode | n | p | k | measured ms/iter | model ms/iter | residual |")
+    print("|---|---|---|---|---|---|---|")
+    for r in cal["rows"]:
+        print(f"| {r['mode']} | {r['n']} | {r['p']} | {r['k'] or '-'} | {r['measured_ms']:.2f} | "
+              f"{r['model_ms']:.2f} | {100 * r['rel_residual']:+.0f} % |")
+    c = cal["constants"]
+    print(f"\nFitted CPU constants: throughput {cal['throughput_flops'] / 1e9:.2f} GFLOP/s, "
+          f"{1e6 * c['gemms']:.1f} us per GEMM, {1e6 * c['steps']:.0f} us per ring step, "
+          f"bandwidth {cal['bandwidth_Bps'] / 1e9:.2f} GB/s.")
+    print(f"Residual: RMS {100 * cal['rms_rel_residual']:.0f} %, max "
+          f"{100 * cal['max_abs_rel_residual']:.0f} %; RMS by p: "
+          + ", ".join(f"p={p}: {100 * v:.0f} %" for p, v in cal["rms_by_p"].items()) + ".")
 
 
 # --------------------------------------------------------------------------------------------
@@ -359,24 +388,18 @@ def main() -> None:
         measured = json.loads(mpath.read_text())
         rows = measured.get("equal_width", [])
         if rows:
-            cal = calibrate(rows, b=64)
-            result["calibration"] = cal
-            print(f"\nCalibration of the CPU analogue on {len(rows)} equal-width gloo runs measured "
-                  f"here ({mpath}; L=2, b=64, fp32):\n")
-            print("| mode | n | p | k | measured ms/iter | model ms/iter | residual |")
-            print("|---|---|---|---|---|---|---|")
-            for r in cal["rows"]:
-                print(f"| {r['mode']} | {r['n']} | {r['p']} | {r['k'] or '-'} | {r['measured_ms']:.2f} | "
-                      f"{r['model_ms']:.2f} | {100 * r['rel_residual']:+.0f} % |")
-            c = cal["constants"]
-            print(f"\nFitted CPU constants: throughput {cal['throughput_flops'] / 1e9:.2f} GFLOP/s, "
-                  f"{1e6 * c['gemms']:.1f} us per GEMM, {1e9 * c['params']:.2f} ns per parameter "
-                  f"(optimizer), {1e6 * c['steps']:.0f} us per ring step, "
-                  f"bandwidth {cal['bandwidth_Bps'] / 1e9:.2f} GB/s.")
-            print(f"Residual: RMS {100 * cal['rms_rel_residual']:.0f} %, max "
-                  f"{100 * cal['max_abs_rel_residual']:.0f} %; RMS by p: "
-                  + ", ".join(f"p={p}: {100 * v:.0f} %" for p, v in cal["rms_by_p"].items())
-                  + " (p=4 shares 2 cores between 4 ranks and other jobs).")
+            cores = machine_cores(measured)
+            load = (measured.get("load_start"), measured.get("load_end"))
+            cal = calibrate(rows, 64, cores)
+            own = [r for r in rows if r["arch"]["nproc"] <= cores]
+            cal_own = calibrate(own, 64, cores)
+            result["calibration"] = {"all_rows": cal, "one_rank_per_core": cal_own, "load": load}
+            print_calibration(cal, f"\nCalibration of the CPU analogue on the {len(rows)} "
+                              f"equal-width gloo runs measured here ({mpath}; L=2, b=64, fp32; "
+                              f"{cores} cores, 1-minute load average {load[0]:.1f} at start and "
+                              f"{load[1]:.1f} at end, i.e. shared with other jobs):")
+            print_calibration(cal_own, f"\nThe same fit on the {len(own)} runs with at most one "
+                              "rank per core:")
     else:
         print(f"\nNo measured runs at {mpath}: the CPU-analogue calibration is skipped (run "
               "benchmarks/phantom_vs_tensor.py --json there first).")

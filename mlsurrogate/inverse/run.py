@@ -256,6 +256,8 @@ def run_inference(cfg: InferConfig, out: str | Path,
     }
     (out / "infer.json").write_text(json.dumps(res, indent=1, default=float))
     (out / "infer.txt").write_text(summary_text(res) + "\n")
-    corner_plot(mc["samples"], cfg.names, res["box"],
-                {"best fit": bf, "least tension": checks[1][1]}, out / "corner.png")
+    marks = {"best fit": bf, "least tension": checks[1][1]}
+    if refined:
+        marks["solver-refined"] = np.array(list(refined["point"].values()))
+    corner_plot(mc["samples"], cfg.names, res["box"], marks, out / "corner.png")
     return res
