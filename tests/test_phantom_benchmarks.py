@@ -99,3 +99,34 @@ def test_equal_loss_table_never_prints_a_ratio_for_unreached_rows() -> None:
     assert rows[1].count("not reached") >= 4 and "±" not in rows[1].split("|")[11]
     assert "0/4" in rows[1] and "3/4" in rows[2]
     assert rows[2].split("|")[11].strip() == "not reached in every seed"
+
+
+def _ddp_history(ctx, arch: dict, fit_kw: dict) -> list:
+    pvt = sys.modules["phantom_vs_tensor"]
+    from mlsurrogate.arch import Arch
+    from mlsurrogate.config import FitConfig
+    from mlsurrogate.models import build_network
+
+    return pvt._ddp_fit(build_network(Arch(**arch), None), pvt._data_tensors(512),
+                        FitConfig(**fit_kw), ctx)["history"]
+
+
+def test_ddp_baseline_takes_the_single_process_steps() -> None:
+    """Rows r::p of each global batch on p ranks + averaged gradients = the global-batch step."""
+    pytest.importorskip("torch")
+    pvt = load("phantom_vs_tensor")
+    from mlsurrogate.arch import Arch
+    from mlsurrogate.config import FitConfig
+    from mlsurrogate.models import build_network
+    from mlsurrogate.parallel.runtime import launch_local
+    from mlsurrogate.train import fit
+
+    arch = {"d_in": 6, "d_out": 20, "width": 32, "depth": 2, "seed": 3}
+    kw = {"batch_size": 64, "lr": 1e-3, "max_iters": 12, "eval_every": 4, "seed": 5}
+    ddp = launch_local(_ddp_history, 2, (arch, kw), timeout_s=60)[0]
+    X, Y, Xv, Yv = pvt._data_tensors(512)
+    ref = fit(build_network(Arch(**arch)), (X, Y), (Xv, Yv),
+              FitConfig(**kw, max_epochs=10**6, patience=0)).history
+    assert [h["iter"] for h in ddp] == [h["iter"] for h in ref] == [4, 8, 12]
+    for a, b in zip(ddp, ref, strict=True):
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-5)
