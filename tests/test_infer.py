@@ -215,3 +215,26 @@ def test_lightlight_simulator_reproduces_the_calibrated_point() -> None:
     obs = simulate({}).observables  # calibrated preset, m0_sq = 48.98 at K = 12
     assert obs["m_pi_sq_GeV2"] == pytest.approx(0.14**2, rel=0.05)
     assert obs["f_pi_GeV"] == pytest.approx(0.130, rel=0.05)
+
+
+def test_scan_store_rows_get_the_derived_observables(tmp_path: Path) -> None:
+    from mlsurrogate.inverse.run import _scan_data
+
+    store = tmp_path / "scan"
+    store.mkdir()
+    fwd = ForwardModel(config_from_dict(raw_config()))
+    pts = [{"t_F": 0.5, "mu": 1.0}, {"t_F": 0.9, "mu": 1.4}]
+    lines = ["key,status,param.t_F,param.mu,obs.rho2,obs.fB_sqrtM,obs.lambda_B"]
+    for i, p in enumerate(pts):
+        o = standin({k: v for k, v in fwd.values(p).items() if k != "t_ratio"}).observables
+        lines.append(f"k{i},ok,{p['t_F']},{p['mu']},{o['rho2']},{o['fB_sqrtM']},{o['lambda_B']}")
+    (store / "summary.csv").write_text("\n".join(lines) + "\n")
+    (store / "scan.json").write_text(json.dumps({"params": ["t_F", "mu"],
+                                                 "observables": ["rho2", "fB_sqrtM", "lambda_B"]}))
+    cfg = config_from_dict(raw_config(surrogate={"source": "scan", "path": str(store)}))
+    X, Y, names = _scan_data(cfg, fwd)
+    assert X.shape == (2, 2) and "fB_GeV" in names and "fB2_rho2_GeV2" in names
+    for row, p in zip(Y, pts, strict=True):
+        want = fwd.evaluate(p)
+        assert row[names.index("fB_GeV")] == pytest.approx(want["fB_GeV"])
+        assert row[names.index("lambda_B_GeV")] == pytest.approx(want["lambda_B_GeV"])
