@@ -28,6 +28,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("mlsurrogate.train.cli", "train a surrogate (none/tensor/phantom parallel)"),
     "al": ("mlsurrogate.active.cli", "active learning / streaming simulate-while-training"),
     "bench": ("lfqcd.bench", "run the benchmark scripts in benchmarks/"),
+    "infer": ("mlsurrogate.inverse.cli", "fit couplings to target observables through a surrogate"),
+    "predict": ("mlsurrogate.predict", "observables with uncertainty from a saved surrogate"),
 }
 
 
