@@ -38,8 +38,8 @@ def parse_point(text: str) -> dict[str, float]:
 
 def load_model(path: str | Path) -> Any:
     """An :class:`~mlsurrogate.inverse.ensemble.Ensemble` (folder) or a one-member one (.pt)."""
-    from mlsurrogate import load_surrogate
     from mlsurrogate.inverse.ensemble import Ensemble
+    from mlsurrogate.surrogate import load_surrogate
 
     p = Path(path)
     if p.is_dir():

@@ -199,10 +199,21 @@ ML_ORDER = [
     "mlsurrogate.active.streaming",
     "mlsurrogate.active.run",
     "mlsurrogate.active.cli",
+    # inverse problem through the surrogate, and prediction from a saved model
+    "mlsurrogate.inverse.config",
+    "mlsurrogate.inverse.standin",
+    "mlsurrogate.inverse.lightlight",
+    "mlsurrogate.inverse.forward",
+    "mlsurrogate.inverse.posterior",
+    "mlsurrogate.inverse.ensemble",
+    "mlsurrogate.inverse.report",
+    "mlsurrogate.inverse.run",
+    "mlsurrogate.inverse.cli",
+    "mlsurrogate.predict",
 ]
 #: Sub-packages: their __init__ only documents; importing one counts as its first module.
 ML_PACKAGES = ["mlsurrogate.models", "mlsurrogate.parallel", "mlsurrogate.train",
-               "mlsurrogate.active", "mlsurrogate.active.simulators"]
+               "mlsurrogate.active", "mlsurrogate.active.simulators", "mlsurrogate.inverse"]
 
 
 def _rank(name: str, order: list[str]) -> int | None:

@@ -105,7 +105,7 @@ def _ddp_history(ctx, arch: dict, fit_kw: dict) -> list:
     pvt = sys.modules["phantom_vs_tensor"]
     from mlsurrogate.arch import Arch
     from mlsurrogate.config import FitConfig
-    from mlsurrogate.models import build_network
+    from mlsurrogate.surrogate import build_network
 
     return pvt._ddp_fit(build_network(Arch(**arch), None), pvt._data_tensors(512),
                         FitConfig(**fit_kw), ctx)["history"]
@@ -117,9 +117,9 @@ def test_ddp_baseline_takes_the_single_process_steps() -> None:
     pvt = load("phantom_vs_tensor")
     from mlsurrogate.arch import Arch
     from mlsurrogate.config import FitConfig
-    from mlsurrogate.models import build_network
     from mlsurrogate.parallel.runtime import launch_local
-    from mlsurrogate.train import fit
+    from mlsurrogate.surrogate import build_network
+    from mlsurrogate.train.loop import fit
 
     arch = {"d_in": 6, "d_out": 20, "width": 32, "depth": 2, "seed": 3}
     kw = {"batch_size": 64, "lr": 1e-3, "max_iters": 12, "eval_every": 4, "seed": 5}

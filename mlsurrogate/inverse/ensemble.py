@@ -69,7 +69,7 @@ class Ensemble:
 
     @classmethod
     def load(cls, folder: str | Path) -> Ensemble:
-        from mlsurrogate import load_surrogate
+        from mlsurrogate.surrogate import load_surrogate
 
         folder = Path(folder)
         path = folder / MANIFEST
@@ -91,7 +91,9 @@ def train_ensemble(
     progress: Callable[[str], None] | None = None,
 ) -> Ensemble:
     """Train ``members`` dense surrogates (seeds ``seed + i``) through the public API."""
-    from mlsurrogate import Dataset, FitConfig, ModelConfig, train_surrogate
+    from mlsurrogate.config import FitConfig, ModelConfig
+    from mlsurrogate.data import Dataset
+    from mlsurrogate.train.api import train_surrogate
 
     ds = Dataset(X, Y, list(input_names), list(output_names), dict(source or {}))
     trained, losses = [], []

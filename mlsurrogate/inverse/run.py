@@ -46,7 +46,7 @@ def _write_csv(path: Path, X: np.ndarray, Y: np.ndarray, xn: list[str], yn: list
 
 
 def _scan_data(cfg: InferConfig, fwd: ForwardModel) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    from mlsurrogate import read_scan_store
+    from mlsurrogate.data import read_scan_store
 
     ds = read_scan_store(cfg.surrogate.path, params=cfg.names, missing="columns")
     rows = []
