@@ -12,7 +12,9 @@ residual divided by its tolerance:
 5. covariance of the pion dispersion relation along a lattice axis, ``c_T^2 = 1``, and
 6. along the diagonal;
 7. the rho's ``j_z = 0`` member (lowest ``j_z = 0`` state with C-parity -) degenerate with its
-   ``j_z = 1`` member.
+   ``j_z = 1`` member (a weak condition: the femtoworm cannot make it small);
+8. resolution stability: ``M^2(K)`` of pi and rho within ``tol_stability m_rho^2`` of the
+   extrapolated value at every fit ``K`` (so all K are fitted together).
 
 Resolution stability: every light-light observable is computed at each DLCQ resolution of
 ``Setup.k_values`` and extrapolated linearly in ``1/K``; the conditions are imposed on the
@@ -61,6 +63,7 @@ class Targets:
     tol_f_pi: float = 0.05
     tol_c2: float = 0.05
     tol_degeneracy: float = 0.5
+    tol_stability: float = 0.05
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -185,11 +188,21 @@ class Calibrator:
             (p["M2_rho_jz0"] - p["M2_rho"]) / (p["M2_rho"] * t.tol_degeneracy),
         ])
 
+    def stability_residuals(self, p: dict[str, Any]) -> np.ndarray:
+        """``(M^2(K) - M^2(extrapolated)) / (tol_stability m_rho^2)`` for pi and rho at every fit
+        K: the resolution-stability acceptance of docs/physics.md (F7) as fit residuals, so the
+        couplings are fitted to all K together and cannot lean on a steep 1/K extrapolation."""
+        scale = self.targets.tol_stability * p["M2_rho"]
+        return np.array([(d[name] - p[name]) / scale for d in p["per_K"].values()
+                         for name in ("M2_pi", "M2_rho")])
+
     def residuals(self, theta: np.ndarray) -> np.ndarray:
+        n = len(CONDITIONS) + 2 * len(self.setup.k_values)
         try:
-            return self.residuals_of(self.predict(theta))
+            p = self.predict(theta)
+            return np.concatenate([self.residuals_of(p), self.stability_residuals(p)])
         except (LFQCDError, _Unsolvable):
-            return np.full(len(CONDITIONS), 1e6)  # an unsolvable point is simply very bad
+            return np.full(n, 1e6)  # an unsolvable point is simply very bad
 
     def stability_table(self, theta: np.ndarray, pred: dict[str, Any]) -> dict[str, Any]:
         """m_pi, m_rho, f_pi at every fitted K and held-out K, the extrapolated values, and the
