@@ -11,6 +11,7 @@ Schema (every table and key is optional except ``[design]``; see ``runs/scan_toy
     seed = 0                    # seed of the quasi-random designs
     reuse = true                # operator reuse + warm starts; false rebuilds per point
     retry_failed = true         # re-run points that failed in an earlier run
+    batch_size = 1              # >1: points of one resolution solved together (simulate_batch)
 
     [fixed]                     # values for every point (override the preset)
     G = 1.0
@@ -60,7 +61,8 @@ EXECUTORS = ("process", "serial", "dask", "mpi")
 ENV_SCHEDULER = "LFQCD_DASK_SCHEDULER"
 
 _TABLES = {
-    "scan": {"simulator", "name", "out", "backend", "preset", "seed", "reuse", "retry_failed"},
+    "scan": {"simulator", "name", "out", "backend", "preset", "seed", "reuse", "retry_failed",
+             "batch_size"},
     "fixed": None,
     "design": {"sampler", "n_points", "points", "ranges", "axes"},
     "executor": {"kind", "workers", "address", "scheduler_file", "connect_timeout_s",
@@ -138,6 +140,7 @@ class ScanConfig:
     seed: int = 0
     reuse: bool = True
     retry_failed: bool = True
+    batch_size: int = 1
     fixed: dict[str, Any] = dataclasses.field(default_factory=dict)
     executor: ExecutorSpec = dataclasses.field(default_factory=ExecutorSpec)
     output: OutputSpec = dataclasses.field(default_factory=OutputSpec)
@@ -258,11 +261,14 @@ def config_from_dict(raw: Mapping[str, Any], *, source: str | None = None) -> Sc
         seed=_typed(s, "seed", int, 0, where),
         reuse=_typed(s, "reuse", bool, True, where),
         retry_failed=_typed(s, "retry_failed", bool, True, where),
+        batch_size=_typed(s, "batch_size", int, 1, where),
         fixed=fixed,
         executor=executor,
         output=output,
         source=source,
     )
+    if cfg.batch_size < 1:
+        raise ConfigError(f"{where}: [scan] batch_size must be >= 1, got {cfg.batch_size}")
     return cfg
 
 
