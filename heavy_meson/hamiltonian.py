@@ -257,6 +257,11 @@ class HeavyLightModel:
         # on a GPU the pieces stay on the device across coupling points (combined there)
         H = self.hamiltonian(couplings, m0_sq, device=on_gpu)
         res: EigResult = solve(H, n_states, backend="cupy" if on_gpu else backend, v0=v0, tol=tol)
+        return self.solution(res, couplings, m0_sq)
+
+    def solution(self, res: EigResult, couplings: Couplings,
+                 m0_sq: float | None = None) -> Solution:
+        """The :class:`Solution` of block eigenpairs ``res`` (lifted, phase fixed)."""
         full = self.pieces.lift(res.eigenvectors)
         full = np.asarray(full)
         s0 = self.basis.sector_slice(0)

@@ -344,7 +344,7 @@ def solve_coefficient_batch(
     k: int = 1,
     *,
     starts: Sequence[Any | None] | None = None,
-    tol: float = 1e-9,
+    tol: float = 1e-10,
     device: bool = False,
     seed: int = 0,
 ) -> list[EigResult]:
@@ -352,7 +352,9 @@ def solve_coefficient_batch(
 
     The front-end the simulators use: ``pieces`` by name (host SciPy matrices, or CuPy ones
     with ``device=True``), one coefficient mapping per point (every piece named), optional
-    warm-start vectors per point (``None`` or a wrong shape: random start). Eigenvectors come
+    warm-start vectors per point (``None`` or a wrong shape: random start). ``tol`` (residual
+    relative to ``max(1, |lambda|)``) matches ARPACK's ``tol = 1e-10`` of the per-point
+    path (ARPACK stops at ``||r|| <= tol |lambda|``). Eigenvectors come
     back on the host; ``backend`` is ``"batched-numpy"`` or ``"batched-cupy"`` and ``wall_s``
     the batch's wall time divided by the batch size.
     """

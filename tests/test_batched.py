@@ -159,3 +159,22 @@ def test_gpu_batch_equals_cpu_batch():  # pragma: no cover - no GPU on the CI ma
     gpu = solve_batch(PieceBatch([csp.csr_matrix(p) for p in pieces], C, cupy), 2, tol=1e-9)
     np.testing.assert_allclose(cupy.asnumpy(gpu.eigenvalues), cpu.eigenvalues, rtol=0,
                                atol=AGREE * np.abs(cpu.eigenvalues).max())
+
+
+@pytest.mark.parametrize("condition", ["fixed", "lambda_bar"])
+def test_heavy_meson_batch_equals_per_point(condition):
+    """The B-meson simulator: a fixed counterterm is one block solve; lambda_bar falls back."""
+    from heavy_meson import simulator as hm
+
+    base = {"h": 0.5, "kappa_max": 8.0, "condition": condition, "m0_sq": 40.0,
+            "backend": "auto"}
+    points = [{**base, "t_F": t, "mu": mu} for t, mu in ((0.3, 1.0), (0.5, 1.2), (0.7, 1.5))]
+    per = [hm.simulate(p) for p in points]
+    bat = hm.simulate_batch(points, warm_starts=[None, per[0].warm_state, None])
+    want = "batched-numpy" if condition == "fixed" else "scipy"
+    for a, b in zip(per, bat, strict=True):
+        assert b.backend in (want, "dense")
+        assert abs(a.observables["lambda_bar"] - b.observables["lambda_bar"]) <= AGREE * 10
+        for name, v in a.observables.items():
+            assert abs(v - b.observables[name]) <= 1e-6 * max(1.0, abs(v)), name
+        np.testing.assert_allclose(a.arrays["xi"], b.arrays["xi"], rtol=0, atol=1e-6)

@@ -168,12 +168,18 @@ def run_batch(tasks: list[PointTask]) -> list[PointRecord]:
 
     Falls back to :func:`run_point` per task when the simulator has no such hook, the batch
     has one point, operator reuse is off, or the batched call raises (then each point is
-    retried alone, so one bad point does not fail its neighbours). Wall and CPU time of a
-    batched call are shared equally by its points.
+    retried alone, so one bad point does not fail its neighbours). When the worker holds no
+    warm state for the resolution yet, the first point is solved alone to seed the others.
+    Wall and CPU time of a batched call are shared equally by its points.
     """
     spec = load_simulator(tasks[0].simulator)
     if spec.simulate_batch is None or len(tasks) == 1 or not all(t.reuse for t in tasks):
         return [run_point(t) for t in tasks]
+    first = tasks[0]
+    if _take_warm((first.scan, first.simulator, first.resolution),
+                  np.asarray(first.coords, dtype=float)) is None:
+        # nothing to warm-start from yet: one point alone seeds the rest of the batch
+        return [run_point(first), *run_batch(tasks[1:])]
     host = f"{socket.gethostname()}:{os.getpid()}"
     t0 = time.perf_counter()
     c0 = time.process_time()
