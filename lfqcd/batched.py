@@ -280,7 +280,8 @@ def solve_batch(
     it = 0
     for _ in range(maxiter):
         it += 1
-        Xa, HXa, lama = X[active], HX[active], lam[active]
+        ia = xp.asarray(active)  # device copy of the host index list (CuPy indexing)
+        Xa, HXa, lama = X[ia], HX[ia], lam[ia]
         R = HXa - Xa * lama[:, None, :]
         rn = _colnorms(xp, R)  # (Ba, k)
         scale = xp.maximum(1.0, xp.max(xp.abs(lama), axis=1))
@@ -291,11 +292,13 @@ def solve_batch(
         if np.any(done):  # converged points leave the batch
             keep = ~done
             active = active[keep]
-            Xa, HXa, lama, R = Xa[keep], HXa[keep], lama[keep], R[keep]
+            kd = xp.asarray(keep)
+            Xa, HXa, lama, R = Xa[kd], HXa[kd], lama[kd], R[kd]
             if P is not None:
-                P, HP = P[keep], HP[keep]
+                P, HP = P[kd], HP[kd]
         opa = op.subset(active) if active.size < B else op
-        d = diag[active][:, :, None]
+        ia = xp.asarray(active)
+        d = diag[ia][:, :, None]
         delta = 1e-3 * xp.maximum(1.0, xp.abs(lama))[:, None, :]
         W = R / (xp.abs(d - lama[:, None, :]) + delta)
         S, _, keep_w = _orthonormalize(xp, xp.concatenate([Xa, W], axis=2), k)
@@ -314,9 +317,9 @@ def solve_batch(
         A = xp.where(both, A, 0.0) + xp.where(keep_cols, 0.0, big[:, None])[:, :, None] * xp.eye(m)
         w, Y = xp.linalg.eigh(A)
         Yk = Y[:, :, :k]
-        X[active] = S @ Yk
-        HX[active] = HS @ Yk
-        lam[active] = w[:, :k]
+        X[ia] = S @ Yk
+        HX[ia] = HS @ Yk
+        lam[ia] = w[:, :k]
         P = S[:, :, k:] @ Yk[:, k:, :]
         HP = HS[:, :, k:] @ Yk[:, k:, :]
     HX = op.apply(X)
