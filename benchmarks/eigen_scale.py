@@ -158,12 +158,16 @@ def counted(H: Any) -> tuple[spla.LinearOperator, list[int]]:
     return spla.LinearOperator(H.shape, matvec=mv, matmat=mm, dtype=H.dtype), count
 
 
-def run_matrix(label: str, H: Any, parts: dict[str, Any], k: int, repeat: int, bandwidth: float,
+def run_matrix(label: str, H: Any, parts: dict[str, Any], k: int, repeat: int,
                backends: list[str], build_s: float) -> list[dict]:
     """Matvec against the floor, matrix-free matvec over ``parts``, and one solve per backend."""
     n = H.shape[0]
     x = np.random.default_rng(0).standard_normal(n).astype(H.dtype)
+    # bandwidth measured next to the matvec (before and after, best kept): on a shared machine
+    # the load changes, and the floor must be measured under the same conditions
+    bw = copy_bandwidth()
     mv_s = best_time(lambda: H @ x, repeat)
+    bandwidth = max(bw, copy_bandwidth())
     bytes_csr = H.data.nbytes + H.indices.nbytes + H.indptr.nbytes
     floor_s = bytes_per_nnz(H) * H.nnz / bandwidth
     op = PieceSumOperator(parts, {name: 1.0 for name in parts})
@@ -171,7 +175,7 @@ def run_matrix(label: str, H: Any, parts: dict[str, Any], k: int, repeat: int, b
     base = {"label": label, "n": n, "nnz": H.nnz, "csr_mib": bytes_csr / 2**20,
             "build_mnnz_s": H.nnz / build_s / 1e6 if build_s > 0 else float("nan"),
             "mv_ms": mv_s * 1e3, "floor_ms": floor_s * 1e3, "ratio": mv_s / floor_s,
-            "mf_ms": mf_s * 1e3}
+            "mf_ms": mf_s * 1e3, "bw_gbs": bandwidth / 1e9}
     rows = []
     v0 = np.random.default_rng(1).standard_normal(n)
     ref = None
@@ -200,16 +204,15 @@ def bytes_per_nnz(H: Any) -> int:
     return H.data.itemsize + H.indices.itemsize
 
 
-def run_size(n: int, k: int, repeat: int, bandwidth: float, backends: list[str]) -> list[dict]:
+def run_size(n: int, k: int, repeat: int, backends: list[str]) -> list[dict]:
     t0 = time.perf_counter()
     H = synthetic(n)
     build_s = time.perf_counter() - t0
     parts = {f"p{p}": synthetic(n, p) for p in (1, 2, 3)}
-    return run_matrix("synthetic", H, parts, k, repeat, bandwidth, backends, build_s)
+    return run_matrix("synthetic", H, parts, k, repeat, backends, build_s)
 
 
-def run_femtoworm(h: float, k: int, repeat: int, bandwidth: float,
-                  backends: list[str]) -> list[dict]:
+def run_femtoworm(h: float, k: int, repeat: int, backends: list[str]) -> list[dict]:
     """The real 1-link j_z = 1/2 block at ``h`` (kappa_max 12, illustrative couplings)."""
     from heavy_meson.hamiltonian import HeavyLightModel, Resolution
     from lfqcd.couplings import get_preset
@@ -218,7 +221,7 @@ def run_femtoworm(h: float, k: int, repeat: int, bandwidth: float,
     coeffs = model.coefficients(get_preset("illustrative").couplings)
     H = model.pieces.combine(coeffs)
     parts = {name: coeffs[name] * O for name, O in model.pieces.pieces.items() if coeffs[name]}
-    return run_matrix(f"femtoworm h={h:g}", H, parts, k, repeat, bandwidth, backends, 0.0)
+    return run_matrix(f"femtoworm h={h:g}", H, parts, k, repeat, backends, 0.0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -237,27 +240,27 @@ def main(argv: list[str] | None = None) -> int:
     avail = available_backends()
     backends = ["scipy"] + (["primme"] if avail["primme"] else [])
     synthetic(1000)  # compile the row kernel and the assembly passes once, untimed
-    bandwidth = copy_bandwidth()
     rows = []
     femto = args.femtoworm if args.femtoworm is not None else ([0.4] if args.quick else [0.25])
     for h in femto:
-        rows.extend(run_femtoworm(h, args.k, args.repeat, bandwidth, backends))
+        rows.extend(run_femtoworm(h, args.k, args.repeat, backends))
     for n in sizes:
-        rows.extend(run_size(int(n), args.k, args.repeat, bandwidth, backends))
+        rows.extend(run_size(int(n), args.k, args.repeat, backends))
     print(f"# eigen_scale: python {platform.python_version()}, numpy {np.__version__}, "
           f"scipy {scipy.__version__}, numba {numba.__version__}; threads {args.threads} "
           f"(numba {numba.get_num_threads()}, SciPy CSR matvec single-threaded); "
           f"{os.cpu_count()} CPUs; k = {args.k}, tol = 1e-10, seeds 0/1; "
           f"backends {', '.join(backends)}")
-    print(f"# copy bandwidth {bandwidth / 1e9:.1f} GB/s (np.copyto of 256 MiB, read + write), "
-          f"floor = (data + index bytes)/nnz / bandwidth (12 B for float64/int32); "
-          f"femtoworm rows are in or near cache (no floor meaning); assembly rate of the "
-          f"synthetic operator with the parallel row-kernel assembly")
+    print("# copy bandwidth: np.copyto of 256 MiB (read + write), best of 5, measured before "
+          "and after each matvec timing; floor = (data + index bytes)/nnz / bandwidth (12 B "
+          "for float64/int32); femtoworm rows are in or near cache (no floor meaning); "
+          "assembly rate of the synthetic operator with the parallel row-kernel assembly")
     print()
-    print("| operator | states | nnz | CSR [MiB] | assembly [M nnz/s] | matvec [ms] | floor [ms] | ratio | "
+    print("| operator | states | nnz | CSR [MiB] | assembly [M nnz/s] | copy [GB/s] | matvec [ms] | "
+          "floor [ms] | ratio | "
           "matrix-free matvec [ms] | backend | matvecs | solve [s] | ms/matvec in solve | "
           "max dE vs ARPACK | peak RSS [GiB] |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['label']} | {r['n']:,} | {r['nnz']:,} | {r['csr_mib']:.1f} | {r['build_mnnz_s']:.2f} | "
               f"{r['mv_ms']:.2f} | {r['floor_ms']:.2f} | {r['ratio']:.2f} | {r['mf_ms']:.2f} | "
