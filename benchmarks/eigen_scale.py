@@ -115,7 +115,8 @@ def _synthetic_row(i, args, cols, vals):  # pragma: no cover - numba
 
 def synthetic(n: int, part: int = 0):
     """The synthetic operator (or one of its three parts) with ``n`` states."""
-    return build_csr(_synthetic_row, n, (n, max(2, n // 16), part), np.float64, MAX_ROW)
+    return build_csr(_synthetic_row, n, (n, max(2, n // 16), part), np.float64, MAX_ROW,
+                     parallel=True)
 
 
 def copy_bandwidth(nbytes: int = 1 << 28, repeat: int = 5) -> float:

@@ -1,8 +1,9 @@
 """Parallel CSR assembly (issue 12): the prange passes give the same matrix for any thread count.
 
 Rows are split into chunks for the count pass and each row owns its CSR segment in the fill,
-sort/merge and compaction passes, so the result must be bit-identical to a serial reference
-built with SciPy from the same (row, column, value) triples, whatever ``numba`` threads run.
+sort/merge and compaction passes, so the result must be bit-identical to the serial passes and
+to a reference built with SciPy from the same (row, column, value) triples, whatever ``numba``
+threads run.
 """
 
 from __future__ import annotations
@@ -49,11 +50,14 @@ def reference(n: int, width: int) -> sp.csr_matrix:
 
 @pytest.mark.parametrize("threads", sorted({1, numba.config.NUMBA_NUM_THREADS}))
 def test_parallel_assembly_is_thread_count_independent(threads):
+    """(The serial passes are checked against the same kind of reference in test_operators.)"""
+    parallel = True
     n, width = 10_007, 9  # n prime: the last chunk is short
     previous = numba.get_num_threads()
     numba.set_num_threads(threads)
     try:
-        A = build_csr(_scrambled_row, n, (n, width), np.float64, max_row=width + 2)
+        A = build_csr(_scrambled_row, n, (n, width), np.float64, max_row=width + 2,
+                      parallel=parallel)
     finally:
         numba.set_num_threads(previous)
     ref = reference(n, width)
