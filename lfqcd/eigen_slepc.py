@@ -96,8 +96,19 @@ def _local_rows(H: Any, lo: int, hi: int) -> sp.csr_matrix:
     return block
 
 
+def _mult_counter(PETSc: Any) -> Callable[[], int] | None:
+    """Counts ``MatMult`` calls from now on (PETSc's event log), or None if unavailable."""
+    try:
+        PETSc.Log.begin()
+        event = PETSc.Log.Event("MatMult")
+        start = event.getPerfInfo()["count"]
+    except (AttributeError, KeyError, PETSc.Error):
+        return None
+    return lambda: int(event.getPerfInfo()["count"] - start)
+
+
 def solve_slepc(H: Any, k: int, tol: float, v0: np.ndarray | None,
-                maxiter: int | None) -> tuple[np.ndarray, np.ndarray, int]:
+                maxiter: int | None) -> tuple[np.ndarray, np.ndarray, int | None]:
     """Lowest ``k`` eigenpairs on all ranks: ``(values, vectors (n, k), matvecs)``."""
     PETSc, SLEPc = _init()
     comm = PETSc.COMM_WORLD
@@ -125,7 +136,9 @@ def solve_slepc(H: Any, k: int, tol: float, v0: np.ndarray | None,
         x0 = A.createVecRight()
         x0.setArray(np.asarray(v0, dtype=scalar)[lo:hi])
         eps.setInitialSpace([x0])
+    mult = _mult_counter(PETSc)
     eps.solve()
+    matvecs = mult() if mult is not None else None
     nconv = eps.getConverged()
     its = eps.getIterationNumber()
     values, vectors = [], []
@@ -136,9 +149,6 @@ def solve_slepc(H: Any, k: int, tol: float, v0: np.ndarray | None,
         scatter.scatter(xr, full, PETSc.InsertMode.INSERT_VALUES, PETSc.ScatterMode.FORWARD)
         values.append(float(np.real(lam)))
         vectors.append(np.array(full.getArray(), copy=True))
-    ops = eps.getST().getOperationCounters() if hasattr(eps.getST(), "getOperationCounters") \
-        else None
-    matvecs = int(ops[0]) if ops else -1
     for obj in (scatter, full, xr, eps, A):
         obj.destroy()
     w = np.asarray(values)
