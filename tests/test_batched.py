@@ -143,6 +143,40 @@ def test_scan_batched_equals_per_point(tmp_path):
                 assert abs(v - b[col]) <= 1e-6, col
 
 
+def flaky_batch_simulate(point, *, warm_start=None):
+    """The toy simulator, failing at t2 = 0.3 (alone and in any batch that contains it)."""
+    if point["t2"] == 0.3:
+        raise RuntimeError("injected failure at t2=0.3")
+    return toy_simulate(point, warm_start=warm_start)
+
+
+def _flaky_batch(points, *, warm_starts):
+    if any(p["t2"] == 0.3 for p in points):
+        raise RuntimeError("injected batch failure")
+    return toy_simulate.simulate_batch(points, warm_starts=warm_starts)
+
+
+flaky_batch_simulate.parameter_defaults = toy_simulate.parameter_defaults
+flaky_batch_simulate.resolution_params = toy_simulate.resolution_params
+flaky_batch_simulate.simulate_batch = _flaky_batch
+
+
+def test_a_failing_point_fails_alone_in_a_batch(tmp_path):
+    from lfqcd.scan import config_from_dict, run_scan
+
+    raw = {
+        "scan": {"simulator": "test_batched:flaky_batch_simulate", "out": str(tmp_path / "f"),
+                 "batch_size": 4},
+        "fixed": {"L": 10, "N": 4, "k": 2},
+        "design": {"points": [{"t2": t} for t in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)]},
+        "executor": {"kind": "serial"},
+        "output": {"plots": False, "progress": False},
+    }
+    res = run_scan(config_from_dict(raw))
+    assert (res.n_ok, res.n_failed) == (5, 1)
+    assert "t2=0.3" in res.failures[0][2]
+
+
 def test_batch_size_is_validated(tmp_path):
     with pytest.raises(ConfigError, match="batch_size"):
         _scan(tmp_path, "bad", 0)
