@@ -179,7 +179,20 @@ def test_a_failing_point_fails_alone_in_a_batch(tmp_path):
 
 def test_batch_size_is_validated(tmp_path):
     with pytest.raises(ConfigError, match="batch_size"):
-        _scan(tmp_path, "bad", 0)
+        _scan(tmp_path, "bad", -1)
+
+
+def test_automatic_batch_size():
+    from lfqcd.scan import config_from_dict
+
+    def cfg(**scan):
+        return config_from_dict({"scan": scan, "design": {"points": [{"t2": 0.1}]}})
+
+    assert cfg().batch_size == 0
+    assert cfg().effective_batch_size() == (32 if gpu_available() else 1)
+    assert cfg(backend="cupy").effective_batch_size() == 32
+    assert cfg(backend="scipy").effective_batch_size() == 1
+    assert cfg(batch_size=8).effective_batch_size() == 8
 
 
 @pytest.mark.gpu

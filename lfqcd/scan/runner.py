@@ -320,7 +320,7 @@ def run_scan(
     try:
         # submit first: a process pool forks its workers here, before tqdm starts a thread
         futures = {ex.submit(run_batch, c) if len(c) > 1 else ex.submit(run_point, c[0]): c
-                   for c in batches(tasks, cfg.batch_size)}
+                   for c in batches(tasks, cfg.effective_batch_size())}
         bar = tqdm(total=len(tasks), desc=f"scan {cfg.name}", unit="pt",
                    disable=not progress_enabled(cfg.output.progress), file=sys.stderr)
         for fut in ex.as_completed(list(futures)):
