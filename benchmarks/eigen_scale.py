@@ -241,12 +241,6 @@ def main(argv: list[str] | None = None) -> int:
     avail = available_backends()
     backends = ["scipy"] + (["primme"] if avail["primme"] else [])
     synthetic(1000)  # compile the row kernel and the assembly passes once, untimed
-    rows = []
-    femto = args.femtoworm if args.femtoworm is not None else ([0.4] if args.quick else [0.25])
-    for h in femto:
-        rows.extend(run_femtoworm(h, args.k, args.repeat, backends))
-    for n in sizes:
-        rows.extend(run_size(int(n), args.k, args.repeat, backends))
     print(f"# eigen_scale: python {platform.python_version()}, numpy {np.__version__}, "
           f"scipy {scipy.__version__}, numba {numba.__version__}; threads {args.threads} "
           f"(numba {numba.get_num_threads()}, SciPy CSR matvec single-threaded); "
@@ -258,15 +252,22 @@ def main(argv: list[str] | None = None) -> int:
           "assembly rate of the synthetic operator with the parallel row-kernel assembly")
     print()
     print("| operator | states | nnz | CSR [MiB] | assembly [M nnz/s] | copy [GB/s] | matvec [ms] | "
-          "floor [ms] | ratio | "
-          "matrix-free matvec [ms] | backend | matvecs | solve [s] | ms/matvec in solve | "
-          "max dE vs ARPACK | peak RSS [GiB] |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|")
-    for r in rows:
-        print(f"| {r['label']} | {r['n']:,} | {r['nnz']:,} | {r['csr_mib']:.1f} | {r['build_mnnz_s']:.2f} | "
-              f"{r['mv_ms']:.2f} | {r['floor_ms']:.2f} | {r['ratio']:.2f} | {r['mf_ms']:.2f} | "
-              f"{r['backend']} | {r['matvecs']} | {r['solve_s']:.2f} | {r['solve_ms_mv']:.2f} | "
-              f"{r['diff']:.1e} | {r['peak_gib']:.2f} |")
+          "floor [ms] | ratio | matrix-free matvec [ms] | backend | matvecs | solve [s] | "
+          "ms/matvec in solve | max dE vs ARPACK | peak RSS [GiB] |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|",
+          flush=True)
+    rows: list[dict] = []
+    femto = args.femtoworm if args.femtoworm is not None else ([0.4] if args.quick else [0.25])
+    jobs = [lambda h=h: run_femtoworm(h, args.k, args.repeat, backends) for h in femto]
+    jobs += [lambda n=n: run_size(int(n), args.k, args.repeat, backends) for n in sizes]
+    for job in jobs:
+        for r in job():
+            rows.append(r)
+            print(f"| {r['label']} | {r['n']:,} | {r['nnz']:,} | {r['csr_mib']:.1f} | "
+                  f"{r['build_mnnz_s']:.2f} | {r['bw_gbs']:.1f} | {r['mv_ms']:.2f} | "
+                  f"{r['floor_ms']:.2f} | {r['ratio']:.2f} | {r['mf_ms']:.2f} | "
+                  f"{r['backend']} | {r['matvecs']} | {r['solve_s']:.2f} | "
+                  f"{r['solve_ms_mv']:.2f} | {r['diff']:.1e} | {r['peak_gib']:.2f} |", flush=True)
     last = rows[-1]
     print()
     print(f"largest block: {last['n']} states, {last['nnz']} nnz, ratio to floor {last['ratio']:.2f}")
