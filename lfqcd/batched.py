@@ -3,9 +3,10 @@
 A scan's points at one resolution differ only in the coefficients of the same pieces,
 ``H_b = sum_i C[b, i] O_i``. :func:`solve_batch` finds the lowest ``k`` eigenpairs of every
 ``H_b`` at once with a batched LOBPCG: the ``B`` problems advance in lockstep, every piece is
-applied to the whole ``n x (B k)`` block as one sparse-times-dense product (the index stream
-and the Python overhead are paid once per batch, not once per point), and the small
-Rayleigh-Ritz problems are solved as one stacked ``eigh``.
+applied to the whole ``n x (B k)`` block as one sparse-times-dense product (the Python
+overhead and the sparse index stream are paid once per batch, not once per point), and the
+small Rayleigh-Ritz problems are solved as one stacked ``eigh``. Blocks are laid out
+``(B, n, k)``.
 
 Written once against an array module ``xp``: NumPy with SciPy sparse pieces on the CPU, CuPy
 with ``cupyx.scipy.sparse`` pieces on a GPU (the pieces only need ``O @ X`` for a 2-D ``X`` and
@@ -17,14 +18,17 @@ Algorithm (one iteration, for every point ``b`` still active)
   ``<= tol * max(1, |lambda|_max)`` is converged and leaves the active set.
 * ``W = R / (|d - lambda| + delta)`` with ``d`` the diagonal of ``H_b`` (Jacobi preconditioner;
   light-front Hamiltonians are dominated by the kinetic diagonal).
-* ``Q = orth([X, W, P])`` by classical Gram-Schmidt applied twice, column by column; a column
-  that loses more than ``1 - DROP`` of its norm is dropped (set to zero) for that point, which
-  keeps the batch rectangular without ill-conditioned Gram matrices.
-* ``H`` is applied to the ``W`` and ``P`` columns of ``Q`` (``2 k`` columns per point); the
-  image of ``X`` is carried from the previous Rayleigh-Ritz step (an orthonormal combination
-  of freshly applied columns, so no error accumulates).
-* Rayleigh-Ritz on ``A = Q^H H Q`` (dropped columns get a huge diagonal so they never win);
-  ``X <- Q Y[:, :k]``, ``P <- Q_{W,P} Y_{W,P}[:, :k]``.
+* ``W`` is orthonormalised against ``X`` and within itself (block Gram-Schmidt, twice; the
+  in-block step in the metric of the small Gram matrix); a column keeping less than ``DROP``
+  of its norm is dropped (set to zero) for that point only, which keeps the batch rectangular
+  without ill-conditioned Gram matrices. ``H`` is applied to ``W`` only (``k`` columns per
+  point).
+* The previous direction ``P`` is orthonormalised against ``[X, W]`` the same way, and its
+  image ``H P`` (carried from the last step) receives the same combinations; it is dropped
+  below ``P_DROP``, which bounds the cancellation error of the carried image. ``H X`` is
+  likewise carried (orthonormal combinations, no error growth).
+* Rayleigh-Ritz on ``A = S^H H S``, ``S = [X, W, P]`` (dropped columns get a huge diagonal so
+  they never win); ``X <- S Y[:, :k]``, ``P <- S_{W,P} Y_{W,P}[:, :k]``.
 
 The returned residuals are recomputed from ``H X`` of the final vectors.
 """
