@@ -135,7 +135,7 @@ def main_batched(args: argparse.Namespace) -> int:
     config = args.config if args.config != str(DEFAULT_CONFIG) else str(BATCHED_CONFIG)
     if not args.fixed and Path(config) == BATCHED_CONFIG:
         fixed = dict(BATCHED_FIXED)
-    points = args.points if args.points != 48 else (64 if args.quick else 256)
+    points = args.points if args.points != 48 else (128 if args.quick else 256)
     repeat = 1 if args.quick else args.repeat
     cfg = bench_config(load_config(config), points, fixed)
     with tempfile.TemporaryDirectory(prefix="scan_bench_") as tmp:
@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="per-point reuse path vs batched solves (see the module docstring)")
     parser.add_argument("--batch-size", type=int, default=32, help="B of --batched (default 32)")
     parser.add_argument("--quick", action="store_true",
-                        help="--batched with 64 points and one repetition")
+                        help="--batched with 128 points and one repetition")
     args = parser.parse_args(argv)
     pin_threads(1)
     if args.batched:
