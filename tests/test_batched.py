@@ -111,12 +111,12 @@ def test_coefficient_front_end_matches_eigen_solve():
         assert np.abs(r.eigenvalues - ref.eigenvalues).max() <= AGREE * 10
 
 
-def _scan(tmp_path, name, batch_size, executor=None):
+def _scan(tmp_path, name, batch_size, executor=None, backend="auto"):
     from lfqcd.scan import config_from_dict, run_scan
 
     raw = {
         "scan": {"simulator": "lfqcd.simulator:toy_simulate", "out": str(tmp_path / name),
-                 "name": name, "batch_size": batch_size},
+                 "name": name, "batch_size": batch_size, "backend": backend},
         "fixed": {"N": 4, "k": 3},
         "design": {"sampler": "sobol", "n_points": 8, "ranges": {"t2": [0.0, 0.6],
                                                                   "V": [0.0, 2.0]},
@@ -225,3 +225,13 @@ def test_heavy_meson_batch_equals_per_point(condition):
         for name, v in a.observables.items():
             assert abs(v - b.observables[name]) <= 1e-6 * max(1.0, abs(v)), name
         np.testing.assert_allclose(a.arrays["xi"], b.arrays["xi"], rtol=0, atol=1e-6)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not gpu_available(), reason="needs CuPy and a CUDA device")
+def test_gpu_batched_scan_equals_cpu_per_point(tmp_path):  # pragma: no cover - no GPU here
+    per = _scan(tmp_path, "cpu", 1, backend="scipy")
+    gpu = _scan(tmp_path, "gpu", 8, backend="cupy")
+    assert {r["backend"] for r in gpu.rows} >= {"batched-cupy"}
+    for a, b in zip(per.rows, gpu.rows, strict=True):
+        assert abs(a["obs.E0"] - b["obs.E0"]) <= AGREE * max(1.0, abs(a["obs.E0"]))
