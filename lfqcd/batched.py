@@ -166,7 +166,7 @@ def _colnorms(xp: Any, V: Any) -> Any:
     return xp.sqrt(xp.sum((V.conj() * V).real, axis=1))
 
 
-def _gram_orth(xp: Any, G: Any, norm0: Any, thr: float) -> tuple[Any, Any]:
+def _gram_orth(xp: Any, G: Any, norm0: Any, thr: float) -> tuple[Any, Any, Any]:
     """``T`` (B, m, m) with ``V @ T`` orthonormal where ``G = V^H V``; dropped columns are zero.
 
     Gram-Schmidt in the metric ``G`` (small arrays only); column ``j`` is dropped for a point
@@ -175,6 +175,7 @@ def _gram_orth(xp: Any, G: Any, norm0: Any, thr: float) -> tuple[Any, Any]:
     B, m, _ = G.shape
     T = xp.zeros_like(G)
     keep = xp.zeros((B, m), dtype=bool)
+    kept = xp.ones((B, m))  # fraction of the norm each column keeps
     for j in range(m):
         t = xp.zeros((B, m, 1), dtype=G.dtype)
         t[:, j, 0] = 1.0
@@ -185,7 +186,8 @@ def _gram_orth(xp: Any, G: Any, norm0: Any, thr: float) -> tuple[Any, Any]:
         ok = nrm > thr * norm0[:, j]
         T[:, :, j] = xp.where(ok[:, None], t[:, :, 0] / xp.where(ok, nrm, 1.0)[:, None], 0.0)
         keep[:, j] = ok
-    return T, keep
+        kept[:, j] = xp.where(ok, nrm / xp.where(ok, norm0[:, j], 1.0), 1.0)
+    return T, keep, kept
 
 
 def _orthonormalize(xp: Any, S: Any, start: int, thr: float = DROP,
@@ -193,10 +195,11 @@ def _orthonormalize(xp: Any, S: Any, start: int, thr: float = DROP,
     """Orthonormalise the columns ``start:`` of ``S`` (B, n, m) against the earlier ones.
 
     The columns before ``start`` must be orthonormal. Block classical Gram-Schmidt against
-    them, then Gram-Schmidt within the block in the metric of its Gram matrix, both done
-    twice. ``HS``, when given, holds the images ``H S`` and receives the same combinations
-    (``H`` is linear). Returns ``(S, HS, keep)``: ``keep`` (B, m - start) flags the columns
-    kept; the others are zero.
+    them, then Gram-Schmidt within the block in the metric of its Gram matrix, repeated once
+    when some column lost more than half of its norm ("twice is enough"). ``HS``, when
+    given, holds the images ``H S`` and receives the same combinations (``H`` is linear).
+    Returns ``(S, HS, keep)``: ``keep`` (B, m - start) flags the columns kept; the others
+    are zero.
     """
     Q = S[:, :, :start]
     V = S[:, :, start:]
@@ -211,11 +214,13 @@ def _orthonormalize(xp: Any, S: Any, start: int, thr: float = DROP,
             V = V - Q @ c
             if HV is not None:
                 HV = HV - HQ @ c
-        T, ok = _gram_orth(xp, _inner(xp, V, V), norm0, thr)
+        T, ok, kept = _gram_orth(xp, _inner(xp, V, V), norm0, thr)
         V = V @ T
         if HV is not None:
             HV = HV @ T
         keep = ok if keep is None else keep & ok
+        if float(_host(xp.min(kept))) > 0.5:  # little cancellation: one pass is enough
+            break
         norm0 = _colnorms(xp, V)
     S = xp.concatenate([Q, V], axis=2)
     HS = None if HV is None else xp.concatenate([HQ, HV], axis=2)
