@@ -268,6 +268,11 @@ class HeavyLightModel:
         # on a GPU the pieces stay on the device across coupling points (combined there)
         H = self.hamiltonian(couplings, m0_sq, device=on_gpu, m0_log=m0_log)
         res: EigResult = solve(H, n_states, backend="cupy" if on_gpu else backend, v0=v0, tol=tol)
+        return self.solution(res, couplings, m0_sq)
+
+    def solution(self, res: EigResult, couplings: Couplings,
+                 m0_sq: float | None = None) -> Solution:
+        """The :class:`Solution` of block eigenpairs ``res`` (lifted, phase fixed)."""
         full = self.pieces.lift(res.eigenvectors)
         full = np.asarray(full)
         s0 = self.basis.sector_slice(0)
@@ -281,7 +286,7 @@ class HeavyLightModel:
             vectors=full,
             residuals=res.residuals,
             jz=float("nan") if self.jz is None else float(self.jz),
-            m0_sq=self.coefficients(couplings, m0_sq, m0_log)["m0_sq"],
+            m0_sq=self.coefficients(couplings, m0_sq)["m0_sq"],
             backend=res.backend,
             wall_s=res.wall_s,
             block_vectors=res.eigenvectors,

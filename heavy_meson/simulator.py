@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from heavy_meson import observables as obs
-from heavy_meson.hamiltonian import HeavyLightModel, Resolution
+from heavy_meson.hamiltonian import HeavyLightModel, Resolution, Solution
 from heavy_meson.renormalization import RenormalizationCondition, renormalized_solve
 from lfqcd.couplings import COUPLING_NAMES, Couplings, get_preset
 from lfqcd.errors import InvalidParameterError
@@ -104,15 +104,53 @@ def simulate(point: Mapping[str, Any], *, warm_start: object | None = None) -> S
             v0, m0_guess, previous = vec, float(m0_prev), prev_couplings
     ren = renormalized_solve(model, couplings, condition, n_states=1, backend=backend,
                              m0_guess=m0_guess, v0=v0, previous=previous)
-    sol = ren.solution
+    return _output(model, ren.solution, ren.m0_sq, couplings)
+
+
+def _output(model: HeavyLightModel, sol: Solution, m0_sq: float,
+            couplings: Couplings) -> SimulationOutput:
     c = sol.vectors[:, 0]
     scalars = obs.all_scalar_observables(model.basis, c, sol.lambda_bar[0], couplings.G)
-    scalars["m0_sq"] = ren.m0_sq
+    scalars["m0_sq"] = m0_sq
     scalars = {k: float(v) for k, v in scalars.items() if math.isfinite(v)}
     return SimulationOutput(
         observables=scalars,
         arrays={"xi": obs.isgur_wise(model.basis, c, W_GRID)},
-        warm_state=(sol.block_vectors[:, 0].copy(), ren.m0_sq, couplings),
+        warm_state=(sol.block_vectors[:, 0].copy(), m0_sq, couplings),
         backend=sol.backend,
         residual=float(np.max(sol.residuals)),
     )
+
+
+def simulate_batch(points: list[Mapping[str, Any]], *,
+                   warm_starts: list[object | None]) -> list[SimulationOutput]:
+    """Points of one resolution together (scans with ``batch_size > 1``).
+
+    At a given counterterm (``condition`` ``fixed`` or ``none``) the batch is one block
+    eigensolve (:func:`lfqcd.batched.solve_coefficient_batch`). With the ``lambda_bar``
+    condition every point needs its own Newton iteration on ``m0_sq``; those points are solved
+    one after another, each warm-started from the previous one.
+    """
+    from lfqcd.batched import solve_coefficient_batch
+
+    parsed = [_parse(p) for p in points]
+    resolutions = {r for r, _, _ in parsed}
+    if len(resolutions) != 1:
+        raise InvalidParameterError(f"a batch must share one resolution, got {sorted(resolutions)}")
+    if any(cond.kind == "lambda_bar" for _, _, cond in parsed):
+        outs: list[SimulationOutput] = []
+        for p, w in zip(points, warm_starts, strict=True):
+            outs.append(simulate(p, warm_start=w if w is not None or not outs
+                                 else outs[-1].warm_state))
+        return outs
+    model = _model(parsed[0][0])
+    device = str(points[0].get("backend", "auto")) == "cupy"
+    m0s = [cond.value if cond.kind == "fixed" else None for _, _, cond in parsed]
+    coeffs = [model.coefficients(c, m0) for (_, c, _), m0 in zip(parsed, m0s, strict=True)]
+    starts = [w[0] if isinstance(w, tuple) and len(w) == 3 else None for w in warm_starts]
+    pieces = model.pieces._on_device() if device else model.pieces.pieces
+    results = solve_coefficient_batch(pieces, coeffs, 1, starts=starts, device=device)
+    outs = []
+    for (_, c, _), m0, co, r in zip(parsed, m0s, coeffs, results, strict=True):
+        outs.append(_output(model, model.solution(r, c, m0), co["m0_sq"], c))
+    return outs

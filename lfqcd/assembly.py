@@ -8,6 +8,12 @@ basis arrays and geometry; never coupling values - every operator piece is coupl
 :func:`build_csr` calls the kernel twice per row: a count pass to size ``indptr``, then a fill
 pass straight into the CSR arrays; finally each row is sorted, duplicates are summed and exact
 zeros dropped. This beat COO + ``tocsr`` in time and peak memory here (ecosystem.md 2.1).
+
+With ``parallel=True`` (automatic for large blocks) every pass is a numba ``prange`` over rows
+(the count pass over chunks of rows, each with its own scratch row): rows are independent and
+each writes only its own CSR segment, so the result is identical, bit for bit, to the serial
+passes and for any thread count (``NUMBA_NUM_THREADS``). Compiling the parallel drivers for a
+row kernel takes about a minute per process (vs ~20 s serial), so small blocks stay serial.
 """
 
 from __future__ import annotations
@@ -67,25 +73,108 @@ def kernels_compiled() -> bool:
     return bool(_count.signatures)
 
 
+@numba.njit(parallel=True)
+def _count_par(row_fn, dim, args, chunk, max_row, dtype_probe):  # pragma: no cover - numba
+    """Entries each row emits (before merging); rows split into chunks, one scratch each."""
+    counts = np.zeros(dim + 1, dtype=np.int64)
+    n_chunks = (dim + chunk - 1) // chunk
+    for c in numba.prange(n_chunks):
+        cols = np.empty(max_row, dtype=np.int64)
+        vals = np.empty(max_row, dtype=dtype_probe.dtype)
+        for i in range(c * chunk, min(dim, (c + 1) * chunk)):
+            counts[i + 1] = row_fn(i, args, cols, vals)
+    return counts
+
+
+@numba.njit(parallel=True)
+def _fill_par(row_fn, dim, args, indptr, indices, data):  # pragma: no cover - numba
+    for i in numba.prange(dim):
+        lo = indptr[i]
+        row_fn(i, args, indices[lo:], data[lo:])
+
+
+@numba.njit(parallel=True, cache=True)
+def _sort_merge_rows(indptr, indices, data, kept):  # pragma: no cover - numba
+    """Per row, in its own segment: sort by column, sum duplicates, drop zeros; count kept."""
+    dim = indptr.shape[0] - 1
+    for i in numba.prange(dim):
+        lo, hi = indptr[i], indptr[i + 1]
+        order = np.argsort(indices[lo:hi], kind="mergesort")
+        c_row = indices[lo:hi][order]
+        d_row = data[lo:hi][order]
+        out = lo
+        j = 0
+        n = hi - lo
+        while j < n:
+            c = c_row[j]
+            acc = d_row[j]
+            j += 1
+            while j < n and c_row[j] == c:
+                acc += d_row[j]
+                j += 1
+            if acc != 0:
+                indices[out] = c
+                data[out] = acc
+                out += 1
+        kept[i] = out - lo
+
+
+@numba.njit(parallel=True, cache=True)
+def _compact(indptr, indices, data, new_indptr, new_indices, new_data):  # pragma: no cover
+    dim = indptr.shape[0] - 1
+    for i in numba.prange(dim):
+        src, dst = indptr[i], new_indptr[i]
+        for j in range(new_indptr[i + 1] - dst):
+            new_indices[dst + j] = indices[src + j]
+            new_data[dst + j] = data[src + j]
+
+
+#: ``parallel=None`` assembles in parallel from this many rows on (when numba has > 1 thread):
+#: compiling the parallel drivers costs about a minute per process per row kernel, which only
+#: pays off for large blocks
+PARALLEL_MIN_ROWS = 200_000
+
+
 def build_csr(row_fn: Any, dim: int, args: tuple, dtype: Any = np.float64,
-              max_row: int | None = None) -> sp.csr_matrix:
+              max_row: int | None = None, parallel: bool | None = None) -> sp.csr_matrix:
     """Assemble the ``dim x dim`` CSR matrix whose rows the numba kernel ``row_fn`` generates.
 
     ``max_row`` bounds the entries one row may emit before merging (default ``dim``: safe).
+    ``parallel``: numba ``prange`` passes (True), the serial passes (False), or automatic
+    (None: parallel from :data:`PARALLEL_MIN_ROWS` rows with more than one numba thread).
+    Both give the same matrix, bit for bit.
     """
     buf = max_row if max_row is not None else max(dim, 1)
-    cols = np.empty(buf, dtype=np.int64)
-    vals = np.empty(buf, dtype=dtype)
-    counts = _count(row_fn, dim, args, cols, vals)
+    if parallel is None:
+        parallel = dim >= PARALLEL_MIN_ROWS and numba.get_num_threads() > 1
+    if not parallel:
+        cols = np.empty(buf, dtype=np.int64)
+        vals = np.empty(buf, dtype=dtype)
+        counts = _count(row_fn, dim, args, cols, vals)
+    else:
+        chunk = max(1, min(4096, -(-dim // (4 * numba.get_num_threads()))))
+        counts = _count_par(row_fn, dim, args, chunk, buf, np.zeros(1, dtype=dtype))
     indptr = np.cumsum(counts)
     nnz = int(indptr[-1])
     indices = np.empty(nnz, dtype=np.int64)
     data = np.empty(nnz, dtype=dtype)
-    _fill(row_fn, dim, args, indptr, indices, data)
-    new_indptr = np.empty_like(indptr)
-    kept = _sort_merge(indptr, indices, data, new_indptr)
+    if not parallel:
+        _fill(row_fn, dim, args, indptr, indices, data)
+        new_indptr = np.empty_like(indptr)
+        kept = _sort_merge(indptr, indices, data, new_indptr)
+        idx_dtype = np.int32 if dim < 2**31 and kept < 2**31 else np.int64
+        return sp.csr_matrix(
+            (data[:kept].copy(), indices[:kept].astype(idx_dtype), new_indptr.astype(idx_dtype)),
+            shape=(dim, dim),
+        )
+    _fill_par(row_fn, dim, args, indptr, indices, data)
+    kept_rows = np.zeros(dim, dtype=np.int64)
+    _sort_merge_rows(indptr, indices, data, kept_rows)
+    new_indptr = np.zeros(dim + 1, dtype=np.int64)
+    np.cumsum(kept_rows, out=new_indptr[1:])
+    kept = int(new_indptr[-1])
     idx_dtype = np.int32 if dim < 2**31 and kept < 2**31 else np.int64
-    return sp.csr_matrix(
-        (data[:kept].copy(), indices[:kept].astype(idx_dtype), new_indptr.astype(idx_dtype)),
-        shape=(dim, dim),
-    )
+    new_indices = np.empty(kept, dtype=idx_dtype)
+    new_data = np.empty(kept, dtype=dtype)
+    _compact(indptr, indices, data, new_indptr, new_indices, new_data)
+    return sp.csr_matrix((new_data, new_indices, new_indptr.astype(idx_dtype)), shape=(dim, dim))

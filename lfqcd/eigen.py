@@ -8,8 +8,15 @@ Implementation notes
 * ``"dense"``  - LAPACK ``eigh`` on the densified matrix (small bases, reference);
 * ``"primme"`` - ``primme.eigsh`` with a Jacobi preconditioner (optional extra ``eig``);
 * ``"cupy"``   - ``cupyx.scipy.sparse.linalg.eigsh`` on the GPU (optional extra ``gpu-*``);
+* ``"slepc"``  - SLEPc Krylov-Schur on a distributed PETSc matrix, rows split over the MPI
+  ranks (:mod:`lfqcd.eigen_slepc`; petsc4py/slepc4py, docs/solvers.md);
 * ``"auto"``   - dense up to ``dense_max`` (200) states, else cupy when a GPU is usable and the
   matrix has >= 1e6 nonzeros (where the GPU wins, ecosystem.md 1.3), else scipy.
+
+``H`` may also be a matrix-free ``scipy.sparse.linalg.LinearOperator`` such as
+:class:`lfqcd.matfree.PieceSumOperator` (backends ``scipy`` and ``primme``; ``auto`` picks
+scipy), or for ``slepc`` a :class:`lfqcd.eigen_slepc.RowBlocks` that assembles row blocks.
+Many independent points sharing pieces are solved together by :mod:`lfqcd.batched`.
 
 Every backend returns eigenvalues in ascending order, eigenvectors as columns on the host, and
 residual norms ``||H v - lambda v||`` computed here on the host with the same code, so the
@@ -29,9 +36,10 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from lfqcd.backend import gpu_available, to_numpy
+from lfqcd.eigen_slepc import RowBlocks
 from lfqcd.errors import BackendUnavailableError, EigNoConvergenceError, InvalidParameterError
 
-BACKENDS = ("auto", "scipy", "dense", "primme", "cupy")
+BACKENDS = ("auto", "scipy", "dense", "primme", "cupy", "slepc")
 
 
 @dataclasses.dataclass
@@ -43,6 +51,7 @@ class EigResult:
     residuals: np.ndarray
     backend: str
     wall_s: float
+    matvecs: int | None = None  #: products with H, where the backend reports them
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -50,6 +59,7 @@ class EigResult:
             "residuals": self.residuals.tolist(),
             "backend": self.backend,
             "wall_s": self.wall_s,
+            "matvecs": self.matvecs,
         }
 
 
@@ -61,12 +71,15 @@ def available_backends() -> dict[str, bool]:
         has_primme = True
     except ImportError:
         has_primme = False
+    from lfqcd.eigen_slepc import available as slepc_available
+
     return {
         "auto": True,
         "scipy": True,
         "dense": True,
         "primme": has_primme,
         "cupy": gpu_available(),
+        "slepc": slepc_available(),
     }
 
 
@@ -81,7 +94,8 @@ def check_backend(backend: str, key: str = "eigensolver backend") -> None:
         )
     avail = available_backends()
     if not avail[backend]:
-        hint = {"primme": "pip install 'lfqcd[eig]'", "cupy": "a CUDA GPU and lfqcd[gpu-cuda12]"}
+        hint = {"primme": "pip install 'lfqcd[eig]'", "cupy": "a CUDA GPU and lfqcd[gpu-cuda12]",
+                "slepc": "petsc4py and slepc4py, see docs/solvers.md"}
         raise BackendUnavailableError(
             f"{key}: eigensolver backend {backend!r} is not usable here (needs {hint[backend]}); "
             f"usable: {', '.join(b for b, ok in avail.items() if ok)}"
@@ -127,17 +141,18 @@ def _solve_scipy(H: Any, k: int, tol: float, v0: np.ndarray, maxiter: int | None
 def _solve_primme(H: Any, k: int, tol: float, v0: np.ndarray, maxiter: int | None):
     import primme
 
-    diag = H.diagonal().real
-    shift = diag.min()
+    opinv = None
+    if hasattr(H, "diagonal"):  # Jacobi preconditioner (a bare LinearOperator has none)
+        diag = np.asarray(H.diagonal()).real
+        d = diag - diag.min() + 1.0
 
-    def precond(x: np.ndarray) -> np.ndarray:
-        d = diag - shift + 1.0
-        return x / (d[:, None] if x.ndim == 2 else d)
+        def precond(x: np.ndarray) -> np.ndarray:
+            return x / (d[:, None] if x.ndim == 2 else d)
 
-    opinv = spla.LinearOperator(H.shape, matvec=precond, matmat=precond, dtype=H.dtype)
-    w, v = primme.eigsh(H, k=k, which="SA", tol=tol, v0=v0[:, None], OPinv=opinv,
-                        maxiter=maxiter)
-    return w, v
+        opinv = spla.LinearOperator(H.shape, matvec=precond, matmat=precond, dtype=H.dtype)
+    w, v, stats = primme.eigsh(H, k=k, which="SA", tol=tol, v0=v0[:, None], OPinv=opinv,
+                               maxiter=maxiter, return_stats=True)
+    return w, v, int(stats["numMatvecs"])
 
 
 def _solve_cupy(H: Any, k: int, tol: float, v0: np.ndarray, maxiter: int | None):
@@ -181,6 +196,14 @@ def solve(
         raise InvalidParameterError(f"H must be square, got shape {H.shape}")
     if not 1 <= k < n:
         raise InvalidParameterError(f"k={k} eigenpairs requested for a {n}x{n} matrix; need 1 <= k < n")
+    if isinstance(H, (spla.LinearOperator, RowBlocks)):
+        usable = ("scipy", "primme") if isinstance(H, spla.LinearOperator) else ("slepc",)
+        backend = usable[0] if backend == "auto" else backend
+        if backend not in usable:
+            raise InvalidParameterError(
+                f"backend {backend!r} needs an assembled matrix, got a {type(H).__name__}; "
+                f"use backend {' or '.join(repr(b) for b in usable)}"
+            )
     if backend == "auto":
         nnz = H.nnz if sp.issparse(H) else n * n
         if n <= dense_max:
@@ -196,12 +219,17 @@ def solve(
     else:
         v0 = np.asarray(to_numpy(v0), dtype=dtype).reshape(n)
     t0 = time.perf_counter()
+    matvecs = None
     if backend == "dense":
         w, v = _solve_dense(H, k)
     elif backend == "scipy":
         w, v = _solve_scipy(H, k, tol, v0, maxiter)
     elif backend == "primme":
-        w, v = _solve_primme(H, k, tol, v0, maxiter)
+        w, v, matvecs = _solve_primme(H, k, tol, v0, maxiter)
+    elif backend == "slepc":
+        from lfqcd.eigen_slepc import solve_slepc
+
+        w, v, matvecs = solve_slepc(H, k, tol, v0, maxiter)
     else:
         w, v = _solve_cupy(H, k, tol, v0, maxiter)
     wall = time.perf_counter() - t0
@@ -219,4 +247,5 @@ def solve(
             v,
             res,
         )
-    return EigResult(eigenvalues=w, eigenvectors=v, residuals=res, backend=backend, wall_s=wall)
+    return EigResult(eigenvalues=w, eigenvectors=v, residuals=res, backend=backend, wall_s=wall,
+                     matvecs=matvecs)

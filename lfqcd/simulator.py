@@ -37,6 +37,12 @@ Optional hooks (looked up first as attributes of the callable, then on its modul
     Cheap checks run by the engine in the parent process for every point *before* any work is
     submitted (e.g. "resolution too small for the Fock truncation"); raise
     :class:`~lfqcd.errors.InvalidParameterError`. The message is shown to the user unchanged.
+``simulate_batch(points, *, warm_starts) -> list[SimulationOutput]``
+    Several points of the *same resolution* at once (``warm_starts``: one entry per point,
+    ``None`` where there is none). Used by scans with ``batch_size > 1``; every output must
+    equal the per-point ``simulate`` result to solver tolerance. An exception fails the whole
+    batch, and the engine then re-runs its points one by one, so a bad point stays one
+    failed point. Without this hook ``batch_size`` has no effect.
 ``clear_cache() -> None``
     Drop the in-process caches of bases and operator pieces. The engine calls it before every
     point when operator reuse is switched off (``reuse = false``; used by the throughput
@@ -135,6 +141,7 @@ class SimulatorSpec:
     validate: Callable[[Mapping[str, ParamValue]], None] | None
     clear_cache: Callable[[], None] | None
     version: str | None
+    simulate_batch: Callable[..., list[SimulationOutput]] | None = None
 
     def defaults(self) -> dict[str, ParamValue] | None:
         """The simulator's parameter defaults, or ``None`` when it declares none."""
@@ -225,6 +232,7 @@ def load_simulator(ref: str) -> SimulatorSpec:
         validate=hook("validate"),
         clear_cache=hook("clear_cache"),
         version=None if version is None else str(version),
+        simulate_batch=hook("simulate_batch"),
     )
 
 
@@ -385,21 +393,51 @@ class ToySimulator:
         self, point: Mapping[str, ParamValue], *, warm_start: object | None = None
     ) -> SimulationOutput:
         """Solve one point; see the class docstring."""
-        from lfqcd.backend import to_numpy
         from lfqcd.eigen import solve
 
-        p = {**self.DEFAULTS, **{k: v for k, v in point.items() if k != BACKEND_KEY}}
-        self.validate(p)
-        backend = str(point.get(BACKEND_KEY, "auto"))
-        L, N, k = int(p["L"]), int(p["N"]), int(p["k"])
+        p, backend, (L, N, k), coeffs = self._point(point)
         host = self.pieces(L, N)
-        coeffs = {"T1": 1.0, "D": p["W"], "T2": p["t2"], "U": p["V"], "S": p["h"]}
         mats = self._device_pieces(L, N, host) if backend == "cupy" else host
         H = sum(c * mats[name] for name, c in coeffs.items() if c != 0.0)
         v0 = None
         if isinstance(warm_start, np.ndarray) and warm_start.shape == (host["states"].size,):
             v0 = warm_start
         res = solve(H, k=k, backend=backend, v0=v0, seed=0)
+        return self._output(host, res)
+
+    def _point(self, point: Mapping[str, ParamValue]) -> tuple[dict, str, tuple, dict]:
+        p = {**self.DEFAULTS, **{k: v for k, v in point.items() if k != BACKEND_KEY}}
+        self.validate(p)
+        backend = str(point.get(BACKEND_KEY, "auto"))
+        coeffs = {"T1": 1.0, "D": p["W"], "T2": p["t2"], "U": p["V"], "S": p["h"]}
+        return p, backend, (int(p["L"]), int(p["N"]), int(p["k"])), coeffs
+
+    def simulate_batch(
+        self, points: list[Mapping[str, ParamValue]], *, warm_starts: list[object | None]
+    ) -> list[SimulationOutput]:
+        """Points of one ``(L, N, k)`` solved together by :mod:`lfqcd.batched`."""
+        from lfqcd.batched import solve_coefficient_batch
+
+        parsed = [self._point(pt) for pt in points]
+        res_keys = {r for _, _, r, _ in parsed}
+        if len(res_keys) != 1:
+            raise InvalidParameterError(f"a batch must share (L, N, k), got {sorted(res_keys)}")
+        (L, N, k), = res_keys
+        device = parsed[0][1] == "cupy"
+        host = self.pieces(L, N)
+        names = ("T1", "D", "T2", "U", "S")
+        mats = self._device_pieces(L, N, host) if device else host
+        results = solve_coefficient_batch(
+            {name: mats[name] for name in names}, [c for _, _, _, c in parsed], k,
+            starts=[w if isinstance(w, np.ndarray) else None for w in warm_starts],
+            device=device,
+        )
+        return [self._output(host, r) for r in results]
+
+    @staticmethod
+    def _output(host: dict[str, Any], res: Any) -> SimulationOutput:
+        from lfqcd.backend import to_numpy
+
         psi = res.eigenvectors[:, 0]
         prob = np.abs(psi) ** 2
         density = prob @ host["occ"]

@@ -12,6 +12,8 @@ Schema (every table and key is optional except ``[design]``; see ``runs/scan_toy
     seed = 0                    # seed of the quasi-random designs
     reuse = true                # operator reuse + warm starts; false rebuilds per point
     retry_failed = true         # re-run points that failed in an earlier run
+    batch_size = 0              # points of one resolution solved together (simulate_batch);
+                                # 1: one by one; 0: automatic (32 on a GPU, else 1)
 
     [fixed]                     # values for every point (override the preset)
     G = 1.0
@@ -61,7 +63,8 @@ EXECUTORS = ("process", "serial", "dask", "mpi")
 ENV_SCHEDULER = "LFQCD_DASK_SCHEDULER"
 
 _TABLES = {
-    "scan": {"simulator", "name", "out", "backend", "preset", "seed", "reuse", "retry_failed"},
+    "scan": {"simulator", "name", "out", "backend", "preset", "seed", "reuse", "retry_failed",
+             "batch_size"},
     "fixed": None,
     "design": {"sampler", "n_points", "points", "ranges", "axes"},
     "executor": {"kind", "workers", "address", "scheduler_file", "connect_timeout_s",
@@ -139,6 +142,7 @@ class ScanConfig:
     seed: int = 0
     reuse: bool = True
     retry_failed: bool = True
+    batch_size: int = 0
     fixed: dict[str, Any] = dataclasses.field(default_factory=dict)
     executor: ExecutorSpec = dataclasses.field(default_factory=ExecutorSpec)
     output: OutputSpec = dataclasses.field(default_factory=OutputSpec)
@@ -149,6 +153,15 @@ class ScanConfig:
         d = dataclasses.asdict(self)
         d["design"] = science_design(self.design)
         return d
+
+    def effective_batch_size(self) -> int:
+        """``batch_size``, with 0 resolved: 32 when the solves run on a GPU, else 1."""
+        if self.batch_size:
+            return self.batch_size
+        from lfqcd.backend import gpu_available
+
+        on_gpu = self.backend == "cupy" or (self.backend == "auto" and gpu_available())
+        return 32 if on_gpu else 1
 
     def science_dict(self) -> dict[str, Any]:
         """The parts that determine the results (compared when resuming a results folder).
@@ -259,11 +272,15 @@ def config_from_dict(raw: Mapping[str, Any], *, source: str | None = None) -> Sc
         seed=_typed(s, "seed", int, 0, where),
         reuse=_typed(s, "reuse", bool, True, where),
         retry_failed=_typed(s, "retry_failed", bool, True, where),
+        batch_size=_typed(s, "batch_size", int, 0, where),
         fixed=fixed,
         executor=executor,
         output=output,
         source=source,
     )
+    if cfg.batch_size < 0:
+        raise ConfigError(f"{where}: [scan] batch_size must be >= 0 (0: automatic), "
+                          f"got {cfg.batch_size}")
     return cfg
 
 

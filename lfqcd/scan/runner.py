@@ -36,7 +36,7 @@ from lfqcd.scan.planning import plan_order
 from lfqcd.scan.points import ResolvedScan, ScanPoint, resolve_points
 from lfqcd.scan.store import STORE_FORMAT, ScanStore, now_iso
 from lfqcd.scan.table import Outcome, short_arrays, summary_table
-from lfqcd.scan.worker import PointRecord, PointTask, run_point
+from lfqcd.scan.worker import PointRecord, PointTask, run_batch, run_point
 from lfqcd.simulator import load_simulator
 
 Echo = Callable[[str], None]
@@ -321,31 +321,33 @@ def run_scan(
     t0 = time.perf_counter()
     try:
         # submit first: a process pool forks its workers here, before tqdm starts a thread
-        futures = {ex.submit(run_point, t): t for t in tasks}
+        futures = {ex.submit(run_batch, c) if len(c) > 1 else ex.submit(run_point, c[0]): c
+                   for c in batches(tasks, cfg.effective_batch_size())}
         show_bar = progress_enabled(cfg.output.progress)
         bar = tqdm(total=len(tasks), desc=f"scan {cfg.name}", unit="pt",
                    disable=not show_bar, file=sys.stderr)
         lines = (ProgressLines(len(tasks), f"scan {cfg.name}", stream=sys.stderr)
                  if echo is not None and use_lines(cfg.output.progress, show_bar) else None)
         for fut in ex.as_completed(list(futures)):
-            task = futures[fut]
+            chunk = futures[fut]
             try:
-                rec = fut.result()
+                recs = fut.result()
             except BrokenExecutor as exc:  # a worker process died: not the point's fault
                 broken = exc
                 st.interrupted = True
                 ex.cancel(list(futures))
                 break
             except Exception as exc:  # noqa: BLE001 - pickling, Dask KilledWorker, cancellation
-                rec = _engine_failure(task, exc)
-            oc = _store_record(store, by_key[task.key], rec, cfg.simulator, flatten)
-            st.outcomes[task.key] = oc
-            st.n_run += 1
-            st.warm += rec.warm_started
-            n_fail += oc.status == "failed"
-            bar.update(1)
-            if lines is not None:
-                lines.update(1, failed=int(oc.status == "failed"))
+                recs = [_engine_failure(task, exc) for task in chunk]
+            for task, rec in zip(chunk, recs if isinstance(recs, list) else [recs], strict=True):
+                oc = _store_record(store, by_key[task.key], rec, cfg.simulator, flatten)
+                st.outcomes[task.key] = oc
+                st.n_run += 1
+                st.warm += rec.warm_started
+                n_fail += oc.status == "failed"
+                bar.update(1)
+                if lines is not None:
+                    lines.update(1, failed=int(oc.status == "failed"))
             if n_fail:
                 bar.set_postfix(failed=n_fail, refresh=False)
     except KeyboardInterrupt:
@@ -368,6 +370,17 @@ def run_scan(
             f"{result.n_points} points are finished and kept in {out}; re-run to resume"
         ) from broken
     return result
+
+
+def batches(tasks: list[PointTask], size: int) -> list[list[PointTask]]:
+    """Consecutive runs of at most ``size`` tasks sharing a resolution (tasks come grouped)."""
+    out: list[list[PointTask]] = []
+    for t in tasks:
+        if out and len(out[-1]) < size and out[-1][0].resolution == t.resolution:
+            out[-1].append(t)
+        else:
+            out.append([t])
+    return out
 
 
 def _finish(st: _RunState, t0: float, say: Echo) -> ScanResult:
