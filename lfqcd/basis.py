@@ -18,9 +18,11 @@ Two kinds of basis share this module:
             total momentum is fixed, ``sum(a) + b_q + b_qbar = K + 1`` (``P = K h``).
 
 Each state is packed into one ``int64`` key (link number most significant, so Fock sectors are
-contiguous); keys are sorted and looked up with ``np.searchsorted``. Decoded arrays (``nlinks``,
-``dirs``, ``link_mom``, ``quark_mom``, ``anti_mom``, ``hel_q``, ``hel_qbar``) are kept for the
-numba operator kernels. Helicities are stored as bits: 0 = up (+1/2), 1 = down (-1/2).
+contiguous; layout below: 10-bit momentum fields hold up to ``MAX_LINKS = 3`` links in 60 bits,
+momentum labels up to 1023); keys are sorted and looked up with ``np.searchsorted``. Decoded
+arrays (``nlinks``, ``dirs``, ``link_mom``, ``quark_mom``, ``anti_mom``, ``hel_q``,
+``hel_qbar``) are kept for the numba operator kernels. Helicities are stored as bits:
+0 = up (+1/2), 1 = down (-1/2).
 
 Closed-form sector sizes (tested): static sector n has ``4^n * n_h * C(N, n + 1)`` states and
 dlcq sector n has ``4^n * n_h^2 * C(K, n + 1)`` states (``n_h`` = 2 with spin, 1 without).
@@ -39,8 +41,8 @@ from lfqcd.errors import BasisTooLargeError, InvalidParameterError
 
 #: bit layout of a packed key (most significant first):
 #: nlinks(2) | hel_q(1) | hel_qbar(1) | b_q(MOM) | b_qbar(MOM) | dirs(2 x MAX) | link moms(MOM x MAX)
-MOM_BITS = 12
-MAX_LINKS = 2
+MOM_BITS = 10
+MAX_LINKS = 3
 MAX_MOM = (1 << MOM_BITS) - 1
 _DIR_SHIFT = MOM_BITS * MAX_LINKS
 _BQB_SHIFT = _DIR_SHIFT + 2 * MAX_LINKS
@@ -150,22 +152,6 @@ def dlcq_sector_size(k_total: int, n_links: int, spin: bool = True) -> int:
     return 4**n_links * (4 if spin else 1) * math.comb(k_total, n_links + 1)
 
 
-def _compositions(total_max: int, parts: int, exact: bool) -> np.ndarray:
-    """All tuples of ``parts`` positive integers with sum ``<= total_max`` (or ``==`` if exact)."""
-    if parts == 0:
-        return np.zeros((1, 0), dtype=np.int64)
-    out = []
-    for combo in itertools.product(range(1, total_max + 1), repeat=parts - 1):
-        s = sum(combo)
-        if exact:
-            last = total_max - s
-            if last >= 1:
-                out.append((*combo, last))
-        else:
-            out.extend((*combo, last) for last in range(1, total_max - s + 1))
-    return np.array(out, dtype=np.int64).reshape(-1, parts)
-
-
 def _check_spacing(h: float) -> None:
     if not (isinstance(h, float | int) and math.isfinite(h) and h > 0):
         raise InvalidParameterError(f"grid spacing must be a positive finite number, got {h!r}")
@@ -188,9 +174,23 @@ def _validate(h: float, n_cut: int, max_links: int, what: str) -> None:
         )
 
 
+#: int64 words per state: the kept key and decoded arrays (6 + 2 MAX_LINKS), plus the row table
+#: the enumeration builds and its sorted copy (2 x (5 + 2 MAX_LINKS)) alive at the peak
+_WORDS_PER_STATE = 6 + 2 * MAX_LINKS + 2 * (5 + 2 * MAX_LINKS)
+
+
 def estimate_bytes(dim: int, nnz: int = 0) -> int:
-    """Memory estimate: 8 decoded/packed int64 arrays per state plus CSR at 16 B/nonzero."""
-    return 8 * 12 * dim + 16 * nnz
+    """Peak memory estimate of building a basis of ``dim`` states (int64 arrays, including the
+    enumeration's transient row table) plus CSR at 16 B/nonzero."""
+    return 8 * _WORDS_PER_STATE * dim + 16 * nnz
+
+
+def sector_sizes(kind: str, n_cut: int, max_links: int, spin: bool = True) -> list[int]:
+    """Closed-form size of every sector ``0..max_links`` (``kind`` ``static`` or ``dlcq``)."""
+    size = {"static": static_sector_size, "dlcq": dlcq_sector_size}.get(kind)
+    if size is None:
+        raise InvalidParameterError(f"unknown basis kind {kind!r}; use static or dlcq")
+    return [size(n_cut, n, spin) for n in range(max_links + 1)]
 
 
 def _check_memory(dim: int, memory_limit: int) -> None:
@@ -204,17 +204,24 @@ def _check_memory(dim: int, memory_limit: int) -> None:
         )
 
 
-def _build(kind: str, h: float, n_cut: int, max_links: int, spin: bool, rows: list) -> ChainBasis:
-    arr = np.array(rows, dtype=np.int64).reshape(-1, 5 + 2 * MAX_LINKS)
-    nl, hq, hqb, bq, bqb = (arr[:, i] for i in range(5))
-    dirs = arr[:, 5 : 5 + MAX_LINKS]
-    moms = arr[:, 5 + MAX_LINKS :]
-    keys = np.array(
-        [pack_key(*(int(v) for v in row[:5]), row[5 : 5 + MAX_LINKS], row[5 + MAX_LINKS :])
-         for row in arr],
-        dtype=np.int64,
-    )
+def _pack_keys(arr: np.ndarray) -> np.ndarray:
+    """Vectorised :func:`pack_key` over rows ``[nl, hq, hqb, bq, bqb, dirs..., moms...]``."""
+    keys = arr[:, 0] << _NL_SHIFT
+    keys |= arr[:, 1] << _HQ_SHIFT
+    keys |= arr[:, 2] << _HQB_SHIFT
+    keys |= arr[:, 3] << _BQ_SHIFT
+    keys |= arr[:, 4] << _BQB_SHIFT
+    for j in range(MAX_LINKS):
+        keys |= arr[:, 5 + j] << (_DIR_SHIFT + 2 * j)
+        keys |= arr[:, 5 + MAX_LINKS + j] << (MOM_BITS * j)
+    return keys
+
+
+def _build(kind: str, h: float, n_cut: int, max_links: int, spin: bool, arr: np.ndarray) -> ChainBasis:
+    arr = np.ascontiguousarray(arr, dtype=np.int64).reshape(-1, 5 + 2 * MAX_LINKS)
+    keys = _pack_keys(arr)
     order = np.argsort(keys, kind="stable")
+    arr = arr[order]
     return ChainBasis(
         kind=kind,
         h=float(h),
@@ -222,32 +229,58 @@ def _build(kind: str, h: float, n_cut: int, max_links: int, spin: bool, rows: li
         max_links=int(max_links),
         spin=bool(spin),
         keys=keys[order],
-        nlinks=nl[order].copy(),
-        dirs=dirs[order].copy(),
-        link_mom=moms[order].copy(),
-        quark_mom=bq[order].copy(),
-        anti_mom=bqb[order].copy(),
-        hel_q=hq[order].copy(),
-        hel_qbar=hqb[order].copy(),
+        nlinks=arr[:, 0].copy(),
+        dirs=arr[:, 5 : 5 + MAX_LINKS].copy(),
+        link_mom=arr[:, 5 + MAX_LINKS :].copy(),
+        quark_mom=arr[:, 3].copy(),
+        anti_mom=arr[:, 4].copy(),
+        hel_q=arr[:, 1].copy(),
+        hel_qbar=arr[:, 2].copy(),
     )
 
 
-def _rows(n_cut: int, max_links: int, spin: bool, dynamic_anti: bool) -> list:
+def _composition_array(total: int, parts: int, exact: bool) -> np.ndarray:
+    """All compositions into ``parts`` positive integers, sum ``<= total`` (or ``==``).
+
+    A composition is fixed by its increasing partial sums: ``parts`` distinct cut points in
+    ``1..total`` (``C(total, parts)`` of them), or ``parts - 1`` cut points in ``1..total - 1``
+    with the last partial sum pinned to ``total`` when ``exact``.
+    """
+    if parts == 0:
+        return np.zeros((1, 0), dtype=np.int64)
+    free = parts - 1 if exact else parts
+    hi = total - 1 if exact else total
+    count = math.comb(hi, free) if hi >= free else 0
+    flat = np.fromiter(itertools.chain.from_iterable(itertools.combinations(range(1, hi + 1), free)),
+                       dtype=np.int64, count=count * free)
+    cuts = flat.reshape(count, free)
+    if exact:
+        cuts = np.hstack([cuts, np.full((count, 1), total, dtype=np.int64)])
+    return np.diff(cuts, axis=1, prepend=0)
+
+
+def _rows(n_cut: int, max_links: int, spin: bool, dynamic_anti: bool) -> np.ndarray:
+    """Every state as a row ``[nl, hq, hqb, bq, bqb, dirs(MAX_LINKS), moms(MAX_LINKS)]``."""
     hels = (0, 1) if spin else (0,)
-    rows = []
-    pad = [0] * MAX_LINKS
+    blocks = []
     for n in range(max_links + 1):
         parts = n + (2 if dynamic_anti else 1)
-        comps = _compositions(n_cut + (1 if dynamic_anti else 0), parts, exact=dynamic_anti)
-        for path in itertools.product(range(4), repeat=n):
-            for comp in comps:
-                links = list(comp[:n])
-                bq = int(comp[n])
-                bqb = int(comp[n + 1]) if dynamic_anti else 0
-                for hq in hels:
-                    for hqb in hels if dynamic_anti else (0,):
-                        rows.append([n, hq, hqb, bq, bqb, *path, *pad[n:], *links, *pad[n:]])
-    return rows
+        comps = _composition_array(n_cut + (1 if dynamic_anti else 0), parts, exact=dynamic_anti)
+        paths = np.array(list(itertools.product(range(4), repeat=n)), dtype=np.int64).reshape(4**n, n)
+        hel_pairs = [(hq, hqb) for hq in hels for hqb in (hels if dynamic_anti else (0,))]
+        n_rows = paths.shape[0] * comps.shape[0] * len(hel_pairs)
+        rows = np.zeros((paths.shape[0], comps.shape[0], len(hel_pairs), 5 + 2 * MAX_LINKS),
+                        dtype=np.int64)
+        rows[..., 0] = n
+        rows[..., 1] = np.array([p[0] for p in hel_pairs])[None, None, :]
+        rows[..., 2] = np.array([p[1] for p in hel_pairs])[None, None, :]
+        rows[..., 3] = comps[None, :, n, None]
+        if dynamic_anti:
+            rows[..., 4] = comps[None, :, n + 1, None]
+        rows[..., 5 : 5 + n] = paths[:, None, None, :]
+        rows[..., 5 + MAX_LINKS : 5 + MAX_LINKS + n] = comps[None, :, None, :n]
+        blocks.append(rows.reshape(n_rows, -1))
+    return np.concatenate(blocks)
 
 
 def static_basis(
@@ -297,13 +330,14 @@ def static_pair_basis(
     _validate(h, n_cut, n_links - 1 if n_links >= 1 else 0, "kappa_max/h")
     if not 1 <= n_links <= MAX_LINKS:
         raise InvalidParameterError(f"a static pair needs 1..{MAX_LINKS} links, got {n_links}")
-    rows = []
-    pad = [0] * MAX_LINKS
-    for path in itertools.product(range(4), repeat=n_links):
-        for comp in _compositions(n_cut, n_links, exact=False):
-            rows.append([n_links, 0, 0, 0, 0, *path, *pad[n_links:], *comp, *pad[n_links:]])
-    _check_memory(len(rows), memory_limit)
-    return _build("static_pair", h, n_cut, n_links, False, rows)
+    comps = _composition_array(n_cut, n_links, exact=False)
+    paths = np.array(list(itertools.product(range(4), repeat=n_links)), dtype=np.int64)
+    _check_memory(paths.shape[0] * comps.shape[0], memory_limit)
+    rows = np.zeros((paths.shape[0], comps.shape[0], 5 + 2 * MAX_LINKS), dtype=np.int64)
+    rows[..., 0] = n_links
+    rows[..., 5 : 5 + n_links] = paths[:, None, :]
+    rows[..., 5 + MAX_LINKS : 5 + MAX_LINKS + n_links] = comps[None, :, :]
+    return _build("static_pair", h, n_cut, n_links, False, rows.reshape(-1, 5 + 2 * MAX_LINKS))
 
 
 def dlcq_basis(
