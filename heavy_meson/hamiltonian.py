@@ -7,7 +7,13 @@ r"""The heavy-light femtoworm operator ``H_HQ = 2 Lambda-bar`` (physics.md D.3) 
 
 on the static-source basis with at most one link (the "femtoworm" truncation, physics.md A):
 sector 0 ``|Qbar(0) q(0)>`` and sector 1 ``|Qbar(0) L_r q(a r)>``, all four directions and both
-helicities. The static antiquark is a pure colour source (HQET at leading order, physics.md
+helicities. With ``max_links = 2`` or ``3`` (issue 11) the same pieces act on the longer chains
+and the terms that exist only with two or more links are added (:mod:`lfqcd.links`,
+docs/physics_links.md), with coefficients from the femtoworm couplings (two-link emission:
+``w``; pair Coulomb terms: ``G``) and from :class:`lfqcd.links.LinkCouplings` (link potential,
+plaquette). The counterterm ``m_0^2`` then multiplies ``1/kappa_q`` in every sector that can
+still emit a link (``n < max_links``: they share sector 0's small-momentum log), ``m^2`` the
+last sector. The static antiquark is a pure colour source (HQET at leading order, physics.md
 D.2): it never hops, so the operator has no heavy-quark vertex. ``m_0^2`` is the sector-0
 kinetic mass, i.e. the renormalisation counterterm of physics.md K
 (:mod:`heavy_meson.renormalization`); ``m`` is the sector-1 (renormalised) kinetic mass.
@@ -35,10 +41,13 @@ from lfqcd.couplings import Couplings
 from lfqcd.eigen import EigResult, solve
 from lfqcd.errors import BasisTooLargeError, InvalidParameterError, ResultFileError
 from lfqcd.hamiltonian import PieceSum
+from lfqcd.links import LinkCouplings, multi_link_pieces
 from lfqcd.symmetry import jz_isometry
 
 #: piece name -> coupling that multiplies it (squared where the operator is quadratic)
 PIECES = ("kinetic", "m0_sq", "m_sq", "mu_sq", "G", "t_F", "t_NF", "w_FF", "w_NN", "w_FN")
+#: the largest Fock truncation the model accepts (the basis key layout holds 3 links)
+MAX_MODEL_LINKS = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,15 +83,29 @@ class Resolution:
 
 
 def estimate_nnz(n_grid: int, max_links: int = 1) -> int:
-    """Nonzeros of all pieces on the full femtoworm basis (dominated by the link swap)."""
+    """Nonzeros of all pieces on the full basis (dominated by the link swap)."""
     if max_links == 0:
         return 2 * n_grid * (n_grid + 3)
-    # sector-1 row with pair total T: swap 8 (T - 1) per piece x 3 pieces, Coulomb ~ N + T,
-    # vertex 2; sector-0 row: Coulomb N, vertex 8 b. Pair totals T = 2..N occur (T - 1) x 8 times.
+    if max_links == 1:
+        # sector-1 row with pair total T: swap 8 (T - 1) per piece x 3 pieces, Coulomb ~ N + T,
+        # vertex 2; sector-0 row: Coulomb N, vertex 8 b. Pair totals T = 2..N occur (T - 1) x 8
+        # times.
+        nnz = 0
+        for T in range(2, n_grid + 1):
+            nnz += 8 * (T - 1) * (3 * 8 * (T - 1) + n_grid + T + 8)
+        nnz += 2 * n_grid * (2 * n_grid)
+        return nnz
+    # an upper estimate per sector-n row: Coulomb (n + 1)(N + 2), swap 3 x 8 N, emission 16 both
+    # ways, and for n >= 2 per consecutive link pair 5 N (potential, plaquette) + 4 N (s-channel);
+    # the n <-> n + 2 terms (two-link emission 3 x 2 helicities, pair absorption 2 per pair,
+    # staple 2) are counted on the longer chain's row and doubled for their transposes.
     nnz = 0
-    for T in range(2, n_grid + 1):
-        nnz += 8 * (T - 1) * (3 * 8 * (T - 1) + n_grid + T + 8)
-    nnz += 2 * n_grid * (2 * n_grid)
+    for n in range(max_links + 1):
+        rows = static_sector_size(n_grid, n)
+        per_row = (n + 1) * (n_grid + 2) + 24 * n_grid + 16
+        if n >= 2:
+            per_row += (n - 1) * 9 * n_grid + 2 * (6 + 2 * (n - 1) + 2)
+        nnz += rows * per_row
     return nnz
 
 
@@ -140,17 +163,21 @@ class HeavyLightModel:
     resolution : grid spacing and cutoff.
     jz : the ``j_z`` block to work in (``None``: the full basis, all blocks together).
     memory_limit : refuse (with the estimate) resolutions that would need more bytes.
-    max_links : 1 (femtoworm, default) or 0 (zero-link sector only: the heavy-light 't Hooft
-        model through the same pieces and assembly, used for the J.2 checks).
+    max_links : 1 (femtoworm, default), 0 (zero-link sector only: the heavy-light 't Hooft
+        model through the same pieces and assembly, used for the J.2 checks), 2 or 3 (issue 11).
+    link_couplings : couplings of the terms that need two or more links (default all zero;
+        ignored below 2 links).
     """
 
     def __init__(self, resolution: Resolution, jz: float | None = 0.5,
                  memory_limit: int = DEFAULT_MEMORY_LIMIT, max_links: int = 1,
-                 cache_dir: str | Path | None = None) -> None:
-        if max_links not in (0, 1):
+                 cache_dir: str | Path | None = None,
+                 link_couplings: LinkCouplings | None = None) -> None:
+        if isinstance(max_links, bool) or max_links not in range(MAX_MODEL_LINKS + 1):
             raise InvalidParameterError(
-                f"the femtoworm operator has at most one link; max_links={max_links} is not 0 or 1"
+                f"max_links={max_links!r} is not supported: use 0, 1 (femtoworm), 2 or 3"
             )
+        self.link_couplings = LinkCouplings() if link_couplings is None else link_couplings
         check_memory(resolution, memory_limit, max_links)
         t0 = time.perf_counter()
         self.resolution = resolution
@@ -176,16 +203,18 @@ class HeavyLightModel:
     def _cache_name(self) -> str:
         r = self.resolution
         return (f"femtoworm_h{r.h:.6g}_kmax{r.kappa_max:.6g}_links{self.max_links}_jz{self.jz}"
-                f"_v{__version__}.npz")
+                f"_v{__version__}.npz")  # coupling free: link couplings do not enter
 
     def full_pieces(self) -> dict:
         """The coupling-free pieces on the full basis (built on first use)."""
         if self._full_pieces is None:
             b = self.basis
+            top = max(self.max_links, 1)  # the last sector: no emission, no counterterm
+            emitting = np.where(b.nlinks < top, 1.0 / b.kappa_quark(), 0.0)
             self._full_pieces = {
                 "kinetic": ops.light_momentum(b),  # physics.md D.1: kappa_tot
-                "m0_sq": ops.inverse_momentum(b, "quark", sector=0),  # C.3, sector-0 mass
-                "m_sq": ops.inverse_momentum(b, "quark", sector=1),  # C.3, sector-1 mass
+                "m0_sq": ops.diagonal(b, emitting),  # C.3 + K: counterterm sectors n < top
+                "m_sq": ops.inverse_momentum(b, "quark", sector=top),  # C.3, last sector
                 "mu_sq": ops.inverse_momentum(b, "links"),  # C.3 link mass
                 "G": ops.coulomb(b),  # C.2 / C.7 (static source, Qbar-L, L-q)
                 "t_F": ops.link_emission(b, helicity_flip=True),  # C.4
@@ -194,6 +223,8 @@ class HeavyLightModel:
                 "w_NN": ops.link_swap(b, "NN"),  # C.5a
                 "w_FN": ops.link_swap(b, "FN"),  # C.5a
             }
+            if self.max_links >= 2:  # issue 11, docs/physics_links.md
+                self._full_pieces.update(multi_link_pieces(b))
         return self._full_pieces
 
     def with_jz(self, jz: float | None) -> HeavyLightModel:
@@ -201,6 +232,7 @@ class HeavyLightModel:
         other = object.__new__(HeavyLightModel)
         other.resolution, other.jz, other.basis = self.resolution, jz, self.basis
         other.max_links = self.max_links
+        other.link_couplings = self.link_couplings
         other._full_pieces = self.full_pieces()
         t0 = time.perf_counter()
         other.pieces = PieceSum(other._full_pieces,
@@ -219,10 +251,13 @@ class HeavyLightModel:
         m0 = c.m**2 if m0_sq is None else float(m0_sq)
         if not math.isfinite(m0):
             raise InvalidParameterError(f"sector-0 kinetic mass m0_sq must be finite, got {m0}")
-        return {
+        coeffs = {
             "kinetic": 1.0, "m0_sq": m0, "m_sq": c.m**2, "mu_sq": c.mu**2, "G": c.G,
             "t_F": c.t_F, "t_NF": c.t_NF, "w_FF": c.w_FF, "w_NN": c.w_NN, "w_FN": c.w_FN,
         }
+        if self.max_links >= 2:
+            coeffs.update(self.link_couplings.coefficients(c))
+        return coeffs
 
     def hamiltonian(self, couplings: Couplings, m0_sq: float | None = None, device: bool = False):
         """The sparse ``2 Lambda-bar`` operator in this model's block.

@@ -79,7 +79,8 @@ def momentum_distributions(basis: ChainBasis, c: np.ndarray) -> dict[str, np.nda
 
     ``f~_Q(y) = <delta(y - kappa_tot)>`` and ``f~_q(k) = <delta(k - kappa_q)>`` live on the
     half-odd grid, ``f~_L(k) = <delta(k - kappa_L)>`` on the integer grid (it integrates to
-    ``P_1``). With ``y = M (1 - x_Q)``, ``f_Q(x) dx = f~_Q(y) dy``.
+    ``P_1`` at one link, to the mean link number in general). With ``y = M (1 - x_Q)``,
+    ``f_Q(x) dx = f~_Q(y) dy``.
     """
     w = np.abs(c) ** 2
     n = basis.n_cut
@@ -90,8 +91,10 @@ def momentum_distributions(basis: ChainBasis, c: np.ndarray) -> dict[str, np.nda
     q_idx = basis.quark_mom - 1
     f_Q = np.bincount(tot_idx, weights=w, minlength=n)[:n] / h
     f_q = np.bincount(q_idx, weights=w, minlength=n)[:n] / h
-    s1 = basis.sector_slice(1)
-    f_L = np.bincount(basis.link_mom[s1, 0] - 1, weights=w[s1], minlength=n)[:n] / h
+    f_L = np.zeros(n)
+    for j in range(basis.max_links):  # every link of every chain (integrates to <n_links>)
+        used = basis.nlinks > j
+        f_L += np.bincount(basis.link_mom[used, j] - 1, weights=w[used], minlength=n)[:n] / h
     return {"y": half, "f_Q": f_Q, "k_q": half, "f_q": f_q, "k_L": links, "f_L": f_L}
 
 
@@ -116,14 +119,18 @@ def _impact_moment(basis: ChainBasis) -> np.ndarray:
     r"""``X = e . sum_i kappa_i b_i`` per state with ``e`` the x axis (physics.md E.5).
 
     Sector 0: ``X = 0``; sector 1: ``X = a cos(theta_r) (kappa_L/2 + kappa_q)`` (link at its
-    midpoint, quark one site along ``r``; lattice units ``a = 1``).
+    midpoint, quark one site along ``r``; lattice units ``a = 1``). With more links each link
+    sits at the midpoint of its bond along the path and the quark at the path's end.
     """
     X = np.zeros(basis.dim)
-    s1 = basis.sector_slice(1)
-    theta = 0.5 * np.pi * basis.dirs[s1, 0]
-    kl = basis.link_mom[s1, 0] * basis.h
-    kq = basis.kappa_quark()[s1]
-    X[s1] = np.rint(np.cos(theta)) * (0.5 * kl + kq)
+    x = np.zeros(basis.dim)  # x coordinate of the current site along each path
+    step = np.array([1.0, 0.0, -1.0, 0.0])
+    for j in range(basis.max_links):
+        used = basis.nlinks > j
+        dx = np.where(used, step[basis.dirs[:, j]], 0.0)
+        X += basis.link_mom[:, j] * basis.h * (x + 0.5 * dx)
+        x += dx
+    X += basis.kappa_quark() * x
     return X
 
 

@@ -27,6 +27,11 @@ Momenta inside kernels: link ``a h``, quark / antiquark ``(b - 1/2) h``.
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import numbers
+from typing import Any
+
 import numba
 import numpy as np
 import scipy.sparse as sp
@@ -488,3 +493,50 @@ def multi_link_pieces(basis: ChainBasis) -> dict[str, sp.csr_matrix]:
 
 #: pieces that change the link number (by 2); the rest conserve it
 LINK_NUMBER_CHANGING = ("e2_FF", "e2_NN", "e2_FN", "plaq_staple", "coul_pair")
+
+
+MULTI_LINK_PIECES = ("e2_FF", "e2_NN", "e2_FN", "lam_S", "lam_P", "lam_B", "plaq", "plaq_staple",
+                     "coul_s", "coul_pair")
+
+
+@dataclasses.dataclass(frozen=True)
+class LinkCouplings:
+    """Couplings of the terms that need two or more links (lattice units).
+
+    ``lam_S``, ``lam_P``, ``lam_B``: quartic link potential of two consecutive links that run
+    straight, turn a corner, or backtrack; ``beta``: transverse plaquette (>= 0 lowers the
+    energy of flux around a plaquette). ``two_link_emission`` and ``pair_coulomb`` switch the
+    Lagrangian-fixed terms (coefficients ``w_FF/NN/FN`` and ``G`` of the femtoworm couplings):
+    a switch, not a coupling, so that tests can turn every link-number-changing term off.
+    """
+
+    lam_S: float = 0.0
+    lam_P: float = 0.0
+    lam_B: float = 0.0
+    beta: float = 0.0
+    two_link_emission: bool = True
+    pair_coulomb: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("lam_S", "lam_P", "lam_B", "beta"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+                raise InvalidParameterError(f"link coupling {name} must be a finite number, got {v!r}")
+        for name in ("two_link_emission", "pair_coulomb"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidParameterError(f"{name} must be true or false")
+
+    def coefficients(self, couplings: Any) -> dict[str, float]:
+        """Coefficient of every multi-link piece, given the femtoworm ``Couplings``."""
+        e2 = 1.0 if self.two_link_emission else 0.0
+        pc = 1.0 if self.pair_coulomb else 0.0
+        return {
+            "e2_FF": e2 * couplings.w_FF, "e2_NN": e2 * couplings.w_NN,
+            "e2_FN": e2 * couplings.w_FN,
+            "lam_S": float(self.lam_S), "lam_P": float(self.lam_P), "lam_B": float(self.lam_B),
+            "plaq": float(self.beta), "plaq_staple": float(self.beta),
+            "coul_s": pc * couplings.G, "coul_pair": pc * couplings.G,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
