@@ -17,12 +17,12 @@ Two kinds of basis share this module:
 ``dlcq``    the antiquark is dynamical (light-light mesons, 't Hooft model, physics.md C.6/J.2):
             total momentum is fixed, ``sum(a) + b_q + b_qbar = K + 1`` (``P = K h``).
 
-Each state is packed into one ``int64`` key (link number most significant, so Fock sectors are
-contiguous; layout below: 10-bit momentum fields hold up to ``MAX_LINKS = 3`` links in 60 bits,
-momentum labels up to 1023); keys are sorted and looked up with ``np.searchsorted``. Decoded
-arrays (``nlinks``, ``dirs``, ``link_mom``, ``quark_mom``, ``anti_mom``, ``hel_q``,
-``hel_qbar``) are kept for the numba operator kernels. Helicities are stored as bits:
-0 = up (+1/2), 1 = down (-1/2).
+Each state is packed into one ``int64`` key (link number most significant, so Fock sectors
+are contiguous; layout below: up to ``MAX_LINKS = 3`` links in 62 bits, momentum labels up to
+4095 for the fermions and the first link, 255 for the second and third); keys are sorted and
+looked up with ``np.searchsorted``. Decoded arrays (``nlinks``, ``dirs``, ``link_mom``,
+``quark_mom``, ``anti_mom``, ``hel_q``, ``hel_qbar``) are kept for the numba operator kernels.
+Helicities are stored as bits: 0 = up (+1/2), 1 = down (-1/2).
 
 Closed-form sector sizes (tested): static sector n has ``4^n * n_h * C(N, n + 1)`` states and
 dlcq sector n has ``4^n * n_h^2 * C(K, n + 1)`` states (``n_h`` = 2 with spin, 1 without).
@@ -39,12 +39,19 @@ import numpy as np
 
 from lfqcd.errors import BasisTooLargeError, InvalidParameterError
 
-#: bit layout of a packed key (most significant first):
-#: nlinks(2) | hel_q(1) | hel_qbar(1) | b_q(MOM) | b_qbar(MOM) | dirs(2 x MAX) | link moms(MOM x MAX)
-MOM_BITS = 10
+#: bit layout of a packed key (most significant first, 62 bits):
+#: nlinks(2) | hel_q(1) | hel_qbar(1) | b_q(12) | b_qbar(12) | dirs(2 x 3) | a_3(8) | a_2(8) | a_1(12)
+#: The fermions and the first link keep the 12-bit fields of the femtoworm layout (momentum
+#: labels up to 4095, as the zero- and one-link resolutions need); the second and third links
+#: get 8 bits (up to 255), which no 2- or 3-link basis that fits in memory reaches.
+MOM_BITS = 12
+MULTI_MOM_BITS = 8
 MAX_LINKS = 3
 MAX_MOM = (1 << MOM_BITS) - 1
-_DIR_SHIFT = MOM_BITS * MAX_LINKS
+MAX_MOM_MULTI = (1 << MULTI_MOM_BITS) - 1
+_LINK_BITS = np.array([MOM_BITS, MULTI_MOM_BITS, MULTI_MOM_BITS], dtype=np.int64)
+_MOM_SHIFT = np.array([0, MOM_BITS, MOM_BITS + MULTI_MOM_BITS], dtype=np.int64)
+_DIR_SHIFT = int(_LINK_BITS.sum())
 _BQB_SHIFT = _DIR_SHIFT + 2 * MAX_LINKS
 _BQ_SHIFT = _BQB_SHIFT + MOM_BITS
 _HQB_SHIFT = _BQ_SHIFT + MOM_BITS
@@ -66,7 +73,7 @@ def pack_key(nl, hq, hqb, bq, bqb, dirs, moms):  # pragma: no cover - numba
     key |= np.int64(bqb) << _BQB_SHIFT
     for i in range(nl):
         key |= np.int64(dirs[i]) << (_DIR_SHIFT + 2 * i)
-        key |= np.int64(moms[i]) << (MOM_BITS * i)
+        key |= np.int64(moms[i]) << _MOM_SHIFT[i]
     return key
 
 
@@ -167,6 +174,11 @@ def _validate(h: float, n_cut: int, max_links: int, what: str) -> None:
         raise InvalidParameterError(
             f"{what}={n_cut} exceeds the {MOM_BITS}-bit momentum field (max {MAX_MOM})"
         )
+    if max_links >= 2 and n_cut > MAX_MOM_MULTI:
+        raise InvalidParameterError(
+            f"{what}={n_cut} exceeds the {MULTI_MOM_BITS}-bit momentum field of the second and "
+            f"third links (max {MAX_MOM_MULTI} with {max_links} links)"
+        )
     if n_cut < max_links + 1:
         raise InvalidParameterError(
             f"{what}={n_cut} is too small for {max_links} link(s): a chain with n links needs "
@@ -213,7 +225,7 @@ def _pack_keys(arr: np.ndarray) -> np.ndarray:
     keys |= arr[:, 4] << _BQB_SHIFT
     for j in range(MAX_LINKS):
         keys |= arr[:, 5 + j] << (_DIR_SHIFT + 2 * j)
-        keys |= arr[:, 5 + MAX_LINKS + j] << (MOM_BITS * j)
+        keys |= arr[:, 5 + MAX_LINKS + j] << _MOM_SHIFT[j]
     return keys
 
 

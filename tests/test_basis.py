@@ -22,6 +22,7 @@ import pytest
 from lfqcd.basis import (
     MAX_LINKS,
     MAX_MOM,
+    MAX_MOM_MULTI,
     ChainBasis,
     dlcq_basis,
     dlcq_sector_size,
@@ -267,7 +268,7 @@ def test_dlcq_resolution_too_small_for_the_links():
         pytest.param(dict(h=0.5, kappa_max=4.0, max_links=4), r"max_links=4 is outside the "
                      r"supported range 0\.\.3", id="too-many-links"),
         pytest.param(dict(h=1.0, kappa_max=float(MAX_MOM + 1), max_links=0),
-                     r"kappa_max/h=1024 exceeds the 10-bit momentum field \(max 1023\)",
+                     r"kappa_max/h=4096 exceeds the 12-bit momentum field \(max 4095\)",
                      id="momentum-field-overflow"),
     ],
 )
@@ -296,10 +297,12 @@ def test_basis_too_large_is_refused_with_the_estimate():
 
 
 def test_basis_too_large_is_refused_before_enumeration():
-    # 3 links at N = 1000 would be ~10^12 states: the default limit must refuse it at once
+    # 3 links at N = 250 would be ~10^10 states: the default limit must refuse it at once
     t0 = time.perf_counter()
     with pytest.raises(BasisTooLargeError, match=r"use a coarser grid or a smaller cutoff"):
-        static_basis(0.01, 10.0, max_links=3)
+        static_basis(0.04, 10.0, max_links=3)
+    with pytest.raises(BasisTooLargeError, match=r"use a coarser grid or a smaller cutoff"):
+        static_basis(0.001, 4.0, max_links=1)
     assert time.perf_counter() - t0 < 1.0
 
 
@@ -335,10 +338,26 @@ def test_sector_sizes_bad_kind():
         sector_sizes("pair", 8, 1)
 
 
-def test_key_layout_holds_three_links_at_the_largest_momentum():
+def test_key_layout_holds_three_links_at_the_largest_momenta():
     dirs = np.array([3, 2, 1], dtype=np.int64)
-    moms = np.array([MAX_MOM, MAX_MOM - 1, 1], dtype=np.int64)
-    key = pack_key(3, 1, 1, MAX_MOM, MAX_MOM, dirs, moms)
+    top = np.array([MAX_MOM, MAX_MOM_MULTI, MAX_MOM_MULTI], dtype=np.int64)
+    key = pack_key(3, 1, 1, MAX_MOM, MAX_MOM, dirs, top)
     assert 0 < key < 2**63
-    other = pack_key(3, 1, 1, MAX_MOM, MAX_MOM, dirs, np.array([MAX_MOM, MAX_MOM - 1, 2]))
-    assert other != key
+    # every field is independent: lowering any one label by one changes the key by its weight
+    seen = {int(key)}
+    for j in range(3):
+        m = top.copy()
+        m[j] -= 1
+        seen.add(int(pack_key(3, 1, 1, MAX_MOM, MAX_MOM, dirs, m)))
+    for args in ((3, 0, 1, MAX_MOM, MAX_MOM), (3, 1, 0, MAX_MOM, MAX_MOM),
+                 (3, 1, 1, MAX_MOM - 1, MAX_MOM), (3, 1, 1, MAX_MOM, MAX_MOM - 1),
+                 (2, 1, 1, MAX_MOM, MAX_MOM)):
+        seen.add(int(pack_key(*args, dirs, top)))
+    assert len(seen) == 9
+
+
+def test_multi_link_momentum_field_limit():
+    with pytest.raises(InvalidParameterError, match=r"kappa_max/h=256 exceeds the 8-bit momentum "
+                       r"field of the second and third links \(max 255 with 2 links\)"):
+        static_basis(1.0, 256.0, max_links=2)
+    assert dlcq_basis(255, max_links=0).dim == 255 * 4
