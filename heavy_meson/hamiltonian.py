@@ -48,6 +48,8 @@ from lfqcd.symmetry import jz_isometry
 PIECES = ("kinetic", "m0_sq", "m_sq", "mu_sq", "G", "t_F", "t_NF", "w_FF", "w_NN", "w_FN")
 #: the largest Fock truncation the model accepts (the basis key layout holds 3 links)
 MAX_MODEL_LINKS = 3
+#: where the counterterm m0_sq acts (see HeavyLightModel)
+COUNTERTERM_SECTORS = ("emitting", "zero")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,12 +169,20 @@ class HeavyLightModel:
         model through the same pieces and assembly, used for the J.2 checks), 2 or 3 (issue 11).
     link_couplings : couplings of the terms that need two or more links (default all zero;
         ignored below 2 links).
+    counterterm_sectors : ``"emitting"`` (default): ``m0_sq`` multiplies ``1/kappa_q`` in every
+        sector that can still emit a link (``n < max_links``); ``"zero"``: sector 0 only, ``m^2``
+        in all others. The two agree at ``max_links <= 1``.
     """
 
     def __init__(self, resolution: Resolution, jz: float | None = 0.5,
                  memory_limit: int = DEFAULT_MEMORY_LIMIT, max_links: int = 1,
                  cache_dir: str | Path | None = None,
-                 link_couplings: LinkCouplings | None = None) -> None:
+                 link_couplings: LinkCouplings | None = None,
+                 counterterm_sectors: str = "emitting") -> None:
+        if counterterm_sectors not in COUNTERTERM_SECTORS:
+            raise InvalidParameterError(
+                f"counterterm_sectors={counterterm_sectors!r}; use one of {COUNTERTERM_SECTORS}")
+        self.counterterm_sectors = counterterm_sectors
         if isinstance(max_links, bool) or max_links not in range(MAX_MODEL_LINKS + 1):
             raise InvalidParameterError(
                 f"max_links={max_links!r} is not supported: use 0, 1 (femtoworm), 2 or 3"
@@ -202,19 +212,21 @@ class HeavyLightModel:
 
     def _cache_name(self) -> str:
         r = self.resolution
+        ct = "" if self.counterterm_sectors == "emitting" else f"_ct{self.counterterm_sectors}"
         return (f"femtoworm_h{r.h:.6g}_kmax{r.kappa_max:.6g}_links{self.max_links}_jz{self.jz}"
-                f"_v{__version__}.npz")  # coupling free: link couplings do not enter
+                f"{ct}_v{__version__}.npz")  # coupling free: link couplings do not enter
 
     def full_pieces(self) -> dict:
         """The coupling-free pieces on the full basis (built on first use)."""
         if self._full_pieces is None:
             b = self.basis
             top = max(self.max_links, 1)  # the last sector: no emission, no counterterm
-            emitting = np.where(b.nlinks < top, 1.0 / b.kappa_quark(), 0.0)
+            cut = top if self.counterterm_sectors == "emitting" else 1
+            inv = 1.0 / b.kappa_quark()
             self._full_pieces = {
                 "kinetic": ops.light_momentum(b),  # physics.md D.1: kappa_tot
-                "m0_sq": ops.diagonal(b, emitting),  # C.3 + K: counterterm sectors n < top
-                "m_sq": ops.inverse_momentum(b, "quark", sector=top),  # C.3, last sector
+                "m0_sq": ops.diagonal(b, np.where(b.nlinks < cut, inv, 0.0)),  # C.3 + K
+                "m_sq": ops.diagonal(b, np.where(b.nlinks >= cut, inv, 0.0)),  # C.3
                 "mu_sq": ops.inverse_momentum(b, "links"),  # C.3 link mass
                 "G": ops.coulomb(b),  # C.2 / C.7 (static source, Qbar-L, L-q)
                 "t_F": ops.link_emission(b, helicity_flip=True),  # C.4
@@ -233,6 +245,7 @@ class HeavyLightModel:
         other.resolution, other.jz, other.basis = self.resolution, jz, self.basis
         other.max_links = self.max_links
         other.link_couplings = self.link_couplings
+        other.counterterm_sectors = self.counterterm_sectors
         other._full_pieces = self.full_pieces()
         t0 = time.perf_counter()
         other.pieces = PieceSum(other._full_pieces,

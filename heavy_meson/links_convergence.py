@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from heavy_meson import observables as obs
-from heavy_meson.hamiltonian import HeavyLightModel, Resolution
+from heavy_meson.hamiltonian import COUNTERTERM_SECTORS, HeavyLightModel, Resolution
 from heavy_meson.renormalization import RenormalizationCondition, renormalized_solve
 from lfqcd import __version__
 from lfqcd.couplings import get_preset
@@ -39,9 +39,9 @@ from lfqcd.errors import InvalidParameterError, LFQCDError
 from lfqcd.links import LinkCouplings
 from lfqcd.tomlio import read_toml
 
-COLUMNS = ("max_links", "h", "kappa_max", "full_dim", "block_dim", "m0_sq", "lambda_bar",
-           "lambda_bar_GeV", "rho2", "fB_sqrtM", "fB_sqrtM_GeV32", "lambda_B", "lambda_B_GeV",
-           "P0", "P1", "P2", "P3", "residual", "wall_s", "peak_rss_GB")
+COLUMNS = ("max_links", "counterterm_sectors", "h", "kappa_max", "full_dim", "block_dim",
+           "m0_sq", "lambda_bar", "lambda_bar_GeV", "rho2", "fB_sqrtM", "fB_sqrtM_GeV32",
+           "lambda_B", "lambda_B_GeV", "P0", "P1", "P2", "P3", "residual", "wall_s", "peak_rss_GB")
 #: observables whose resolution spread is reported as the error
 QUANTITIES = ("lambda_bar", "rho2", "fB_sqrtM", "lambda_B", "P0", "P1", "P2", "P3")
 
@@ -56,6 +56,7 @@ class LinksConfig:
     link_couplings: LinkCouplings = LinkCouplings()
     lambda_bar_gev: float | None = None
     memory_limit_gb: float = 8.0
+    counterterm_sectors: tuple[str, ...] = ("emitting",)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> LinksConfig:
@@ -78,7 +79,13 @@ class LinksConfig:
         max_links = tuple(data.get("truncation", {}).get("max_links", (1, 2, 3)))
         if not max_links or any(isinstance(n, bool) or n not in (0, 1, 2, 3) for n in max_links):
             raise InvalidParameterError(f"{path}: [truncation] max_links must list 0..3")
-        target = data.get("renormalization", {}).get("lambda_bar_GeV")
+        ren = data.get("renormalization", {})
+        target = ren.get("lambda_bar_GeV")
+        ct = ren.get("counterterm_sectors", ["emitting"])
+        ct = (ct,) if isinstance(ct, str) else tuple(ct)
+        if not ct or any(c not in COUNTERTERM_SECTORS for c in ct):
+            raise InvalidParameterError(
+                f"{path}: [renormalization] counterterm_sectors must be among {COUNTERTERM_SECTORS}")
         return cls(
             preset=str(data.get("couplings", {}).get("preset", "calibrated")),
             resolutions=tuple(Resolution(float(h), float(k)) for h, k in zip(hs, kmaxs, strict=True)),
@@ -86,6 +93,7 @@ class LinksConfig:
             link_couplings=lc,
             lambda_bar_gev=None if target is None else float(target),
             memory_limit_gb=float(data.get("limits", {}).get("memory_limit_gb", 8.0)),
+            counterterm_sectors=ct,
         )
 
 
@@ -93,19 +101,21 @@ def _inv_a_gev(preset_name: str) -> float:
     return 0.1973269804 / get_preset(preset_name).lattice_spacing_fm
 
 
-def solve_point(config: LinksConfig, resolution: Resolution, max_links: int) -> dict[str, Any]:
+def solve_point(config: LinksConfig, resolution: Resolution, max_links: int,
+                counterterm_sectors: str = "emitting") -> dict[str, Any]:
     """One row: build, renormalise, measure (failures are recorded, not raised)."""
     preset = get_preset(config.preset)
     inv_a = _inv_a_gev(config.preset)
     target = (preset.lambda_bar_target if config.lambda_bar_gev is None
               else config.lambda_bar_gev / inv_a)
-    row: dict[str, Any] = {"max_links": max_links, "h": resolution.h,
-                           "kappa_max": resolution.kappa_max}
+    row: dict[str, Any] = {"max_links": max_links, "counterterm_sectors": counterterm_sectors,
+                           "h": resolution.h, "kappa_max": resolution.kappa_max}
     t0 = time.perf_counter()
     try:
         model = HeavyLightModel(resolution, jz=0.5, max_links=max_links,
                                 memory_limit=int(config.memory_limit_gb * 2**30),
-                                link_couplings=config.link_couplings)
+                                link_couplings=config.link_couplings,
+                                counterterm_sectors=counterterm_sectors)
         cond = RenormalizationCondition(kind="lambda_bar", target=target)
         ren = renormalized_solve(model, preset.couplings, cond)
         c = ren.solution.vectors[:, 0]
@@ -129,14 +139,18 @@ def solve_point(config: LinksConfig, resolution: Resolution, max_links: int) -> 
 
 
 def spreads(rows: list[dict[str, Any]]) -> dict[int, dict[str, float]]:
-    """Per max_links: |value(finest h) - value(next finest h)| for each quantity."""
-    out: dict[int, dict[str, float]] = {}
-    for n in sorted({r["max_links"] for r in rows}):
-        ok = sorted((r for r in rows if r["max_links"] == n and r.get("status") == "ok"),
+    """Per (max_links, counterterm_sectors): |value(finest h) - value(next finest h)|."""
+    out: dict[str, dict[str, float]] = {}
+    for key in sorted({_group(r) for r in rows}):
+        ok = sorted((r for r in rows if _group(r) == key and r.get("status") == "ok"),
                     key=lambda r: r["h"])
         if len(ok) >= 2:
-            out[n] = {q: abs(ok[0][q] - ok[1][q]) for q in QUANTITIES}
+            out[key] = {q: abs(ok[0][q] - ok[1][q]) for q in QUANTITIES}
     return out
+
+
+def _group(row: dict[str, Any]) -> str:
+    return f"{row['max_links']}/{row['counterterm_sectors']}"
 
 
 def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
@@ -148,7 +162,7 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
         for r in rows:
             out = dict(r)
             for q in QUANTITIES:
-                out[f"{q}_err"] = err.get(r["max_links"], {}).get(q, math.nan)
+                out[f"{q}_err"] = err.get(_group(r), {}).get(q, math.nan)
             w.writerow(out)
 
 
@@ -157,12 +171,14 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
 
     ok = [r for r in rows if r.get("status") == "ok"]
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
-    for h in sorted({r["h"] for r in ok}):
-        sel = sorted((r for r in ok if r["h"] == h), key=lambda r: r["max_links"])
+    for h, ct in sorted({(r["h"], r["counterterm_sectors"]) for r in ok}):
+        sel = sorted((r for r in ok if r["h"] == h and r["counterterm_sectors"] == ct),
+                     key=lambda r: r["max_links"])
         n = [r["max_links"] for r in sel]
-        axes[0].plot(n, [r["rho2"] for r in sel], "o-", label=f"h = {h:g}")
-        axes[1].plot(n, [r["fB_sqrtM_GeV32"] for r in sel], "o-", label=f"h = {h:g}")
-        axes[2].plot(n, [r["P0"] for r in sel], "o-", label=f"P0, h = {h:g}")
+        lab = f"h = {h:g}, m0^2 in {ct}"
+        axes[0].plot(n, [r["rho2"] for r in sel], "o-", label=lab)
+        axes[1].plot(n, [r["fB_sqrtM_GeV32"] for r in sel], "o-", label=lab)
+        axes[2].plot(n, [r["P0"] for r in sel], "o-", label=lab)
     for ax, lab in zip(axes, ("rho^2", "f_B sqrt(M_B) [GeV^3/2]", "P0"), strict=True):
         ax.set_xlabel("max_links")
         ax.set_ylabel(lab)
@@ -175,18 +191,20 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
 def run(config: LinksConfig, out_dir: Path) -> list[dict[str, Any]]:
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
-    for n in config.max_links:
-        for res in config.resolutions:
-            row = solve_point(config, res, n)
-            rows.append(row)
-            print(f"max_links={n} h={res.h:g} kappa_max={res.kappa_max:g}: {row['status']} "
-                  f"({row['wall_s']:.1f} s)", flush=True)
+    for ct in config.counterterm_sectors:
+        for n in config.max_links:
+            for res in config.resolutions:
+                row = solve_point(config, res, n, ct)
+                rows.append(row)
+                print(f"max_links={n} counterterm={ct} h={res.h:g} kappa_max={res.kappa_max:g}: "
+                      f"{row['status']} ({row['wall_s']:.1f} s)", flush=True)
     write_csv(rows, out_dir / "links_convergence.csv")
     plot(rows, out_dir / "links_convergence.png")
     record = {"config": {"preset": config.preset, "max_links": list(config.max_links),
                          "resolutions": [r.to_dict() for r in config.resolutions],
                          "link_couplings": config.link_couplings.to_dict(),
-                         "lambda_bar_GeV": config.lambda_bar_gev},
+                         "lambda_bar_GeV": config.lambda_bar_gev,
+                         "counterterm_sectors": list(config.counterterm_sectors)},
               "versions": {"lfqcd": __version__, "python": platform.python_version()},
               "rows": rows, "errors_from_resolution_spread": spreads(rows)}
     (out_dir / "links_convergence.json").write_text(json.dumps(record, indent=2, default=float))

@@ -26,6 +26,7 @@ h = [1.0, 0.8]
 kappa_max = [5.0, 4.0]
 [renormalization]
 lambda_bar_GeV = 0.3
+counterterm_sectors = ["emitting", "zero"]
 """
 
 
@@ -33,8 +34,11 @@ def test_tiny_ladder_writes_the_csv(tmp_path):
     cfg = _write(tmp_path / "links.toml", TINY)
     assert main([str(cfg), "--out", str(tmp_path / "out")]) == 0
     rows = list(csv.DictReader(open(tmp_path / "out" / "links_convergence.csv")))
-    assert [(int(r["max_links"]), float(r["h"])) for r in rows] == [(1, 1.0), (1, 0.8), (2, 1.0),
-                                                                     (2, 0.8)]
+    keys = [(r["counterterm_sectors"], int(r["max_links"]), float(r["h"])) for r in rows]
+    assert keys == [(ct, n, h) for ct in ("emitting", "zero") for n in (1, 2) for h in (1.0, 0.8)]
+    # the two counterterm placements agree at one link
+    for i in (0, 1):
+        assert abs(float(rows[i]["rho2"]) - float(rows[4 + i]["rho2"])) < 1e-8
     for r in rows:
         P = [float(r[f"P{n}"]) for n in range(4)]
         assert abs(sum(P) - 1.0) < 1e-10
@@ -52,6 +56,7 @@ def test_tiny_ladder_writes_the_csv(tmp_path):
         (TINY.replace("max_links = [1, 2]", "max_links = [4]"), r"max_links must list 0\.\.3"),
         (TINY + "[links]\nlam_X = 1.0\n", r"\[links\]"),
         (TINY + "[extra]\n", r"unknown section\(s\) \['extra'\]"),
+        (TINY.replace('"zero"]', '"all"]'), r"counterterm_sectors must be among"),
     ],
 )
 def test_bad_config(tmp_path, body, message):
