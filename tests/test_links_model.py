@@ -168,4 +168,4 @@ def test_memory_estimate_bounds_the_real_nonzeros():
         m = model(L)
         nnz = sum(p.nnz for p in m.full_pieces().values())
         est = estimate_nnz(res.n_grid, L)
-        assert nnz <= est <= 6 * nnz, (L, nnz, est)
+        assert nnz <= est <= 3 * nnz, (L, nnz, est)
