@@ -84,7 +84,7 @@ class Resolution:
         return dataclasses.asdict(self)
 
 
-def estimate_nnz(n_grid: int, max_links: int = 1) -> int:
+def estimate_nnz(n_grid: int, max_links: int = 1, link_cut: int | None = None) -> int:
     """Nonzeros of all pieces on the full basis (dominated by the link swap)."""
     if max_links == 0:
         return 2 * n_grid * (n_grid + 3)
@@ -111,16 +111,16 @@ def estimate_nnz(n_grid: int, max_links: int = 1) -> int:
         per_row = (n_grid + 2) + n * T + 16 + (12 * T if n >= 1 else 0)
         if n >= 2:
             per_row += (n - 1) * 3 * T + 2 * (6 + 2 * (n - 1) + 2)
-        nnz += int(static_sector_size(n_grid, n) * per_row)
+        nnz += int(static_sector_size(n_grid, n, True, link_cut) * per_row)
     return nnz
 
 
 def check_memory(resolution: Resolution, memory_limit: int = DEFAULT_MEMORY_LIMIT,
-                 max_links: int = 1) -> int:
+                 max_links: int = 1, link_cut: int | None = None) -> int:
     """Estimate the bytes needed for the basis and all pieces; refuse above ``memory_limit``."""
     n = resolution.n_grid
-    dim = sum(static_sector_size(n, k) for k in range(max_links + 1))
-    nnz = estimate_nnz(n, max_links)
+    dim = sum(static_sector_size(n, k, True, link_cut) for k in range(max_links + 1))
+    nnz = estimate_nnz(n, max_links, link_cut)
     est = 96 * dim + 2 * 24 * nnz  # pieces (complex, 24 B/nnz) + their block copies
     if est > memory_limit:
         raise BasisTooLargeError(
@@ -176,13 +176,16 @@ class HeavyLightModel:
     counterterm_sectors : ``"emitting"`` (default): ``m0_sq`` multiplies ``1/kappa_q`` in every
         sector that can still emit a link (``n < max_links``); ``"zero"``: sector 0 only, ``m^2``
         in all others. The two agree at ``max_links <= 1``.
+    link_kappa_max : optional cap on the total link momentum of every chain (a multiple of
+        ``h``; see :func:`lfqcd.basis.static_basis`): a stated truncation for 3 links.
     """
 
     def __init__(self, resolution: Resolution, jz: float | None = 0.5,
                  memory_limit: int = DEFAULT_MEMORY_LIMIT, max_links: int = 1,
                  cache_dir: str | Path | None = None,
                  link_couplings: LinkCouplings | None = None,
-                 counterterm_sectors: str = "emitting") -> None:
+                 counterterm_sectors: str = "emitting",
+                 link_kappa_max: float | None = None) -> None:
         if counterterm_sectors not in COUNTERTERM_SECTORS:
             raise InvalidParameterError(
                 f"counterterm_sectors={counterterm_sectors!r}; use one of {COUNTERTERM_SECTORS}")
@@ -192,14 +195,16 @@ class HeavyLightModel:
                 f"max_links={max_links!r} is not supported: use 0, 1 (femtoworm), 2 or 3"
             )
         self.link_couplings = LinkCouplings() if link_couplings is None else link_couplings
-        check_memory(resolution, memory_limit, max_links)
+        link_cut = None if link_kappa_max is None else round(link_kappa_max / resolution.h)
+        check_memory(resolution, memory_limit, max_links, link_cut)
         t0 = time.perf_counter()
         self.resolution = resolution
         self.jz = jz
         self.max_links = max_links
         self.basis: ChainBasis = static_basis(resolution.h, resolution.kappa_max,
                                               max_links=max_links, spin=True,
-                                              memory_limit=memory_limit)
+                                              memory_limit=memory_limit,
+                                              link_kappa_max=link_kappa_max)
         self._full_pieces: dict | None = None
         cache = None if cache_dir is None else Path(cache_dir) / self._cache_name()
         if cache is not None and cache.is_file():
@@ -217,6 +222,8 @@ class HeavyLightModel:
     def _cache_name(self) -> str:
         r = self.resolution
         ct = "" if self.counterterm_sectors == "emitting" else f"_ct{self.counterterm_sectors}"
+        if self.basis.link_cut is not None:
+            ct += f"_lcut{self.basis.link_cut}"
         return (f"femtoworm_h{r.h:.6g}_kmax{r.kappa_max:.6g}_links{self.max_links}_jz{self.jz}"
                 f"{ct}_v{__version__}.npz")  # coupling free: link couplings do not enter
 

@@ -57,6 +57,7 @@ class LinksConfig:
     lambda_bar_gev: float | None = None
     memory_limit_gb: float = 8.0
     counterterm_sectors: tuple[str, ...] = ("emitting",)
+    link_kappa_max: float | None = None
 
     @classmethod
     def from_toml(cls, path: str | Path) -> LinksConfig:
@@ -76,7 +77,9 @@ class LinksConfig:
             lc = LinkCouplings(**links)
         except TypeError as exc:
             raise InvalidParameterError(f"{path}: [links] {exc}") from None
-        max_links = tuple(data.get("truncation", {}).get("max_links", (1, 2, 3)))
+        trunc = data.get("truncation", {})
+        max_links = tuple(trunc.get("max_links", (1, 2, 3)))
+        link_kmax = trunc.get("link_kappa_max")
         if not max_links or any(isinstance(n, bool) or n not in (0, 1, 2, 3) for n in max_links):
             raise InvalidParameterError(f"{path}: [truncation] max_links must list 0..3")
         ren = data.get("renormalization", {})
@@ -94,6 +97,7 @@ class LinksConfig:
             lambda_bar_gev=None if target is None else float(target),
             memory_limit_gb=float(data.get("limits", {}).get("memory_limit_gb", 8.0)),
             counterterm_sectors=ct,
+            link_kappa_max=None if link_kmax is None else float(link_kmax),
         )
 
 
@@ -115,7 +119,8 @@ def solve_point(config: LinksConfig, resolution: Resolution, max_links: int,
         model = HeavyLightModel(resolution, jz=0.5, max_links=max_links,
                                 memory_limit=int(config.memory_limit_gb * 2**30),
                                 link_couplings=config.link_couplings,
-                                counterterm_sectors=counterterm_sectors)
+                                counterterm_sectors=counterterm_sectors,
+                                link_kappa_max=config.link_kappa_max)
         cond = RenormalizationCondition(kind="lambda_bar", target=target)
         ren = renormalized_solve(model, preset.couplings, cond)
         c = ren.solution.vectors[:, 0]
@@ -204,7 +209,8 @@ def run(config: LinksConfig, out_dir: Path) -> list[dict[str, Any]]:
                          "resolutions": [r.to_dict() for r in config.resolutions],
                          "link_couplings": config.link_couplings.to_dict(),
                          "lambda_bar_GeV": config.lambda_bar_gev,
-                         "counterterm_sectors": list(config.counterterm_sectors)},
+                         "counterterm_sectors": list(config.counterterm_sectors),
+                         "link_kappa_max": config.link_kappa_max},
               "versions": {"lfqcd": __version__, "python": platform.python_version()},
               "rows": rows, "errors_from_resolution_spread": spreads(rows)}
     (out_dir / "links_convergence.json").write_text(json.dumps(record, indent=2, default=float))

@@ -107,6 +107,8 @@ class ChainBasis:
     anti_mom: np.ndarray
     hel_q: np.ndarray
     hel_qbar: np.ndarray
+    #: total link momentum cap ``sum(a) <= link_cut`` (None: only the overall cutoff)
+    link_cut: int | None = None
 
     @property
     def dim(self) -> int:
@@ -149,9 +151,20 @@ class ChainBasis:
         return int(find_state(self.keys, np.int64(key)))
 
 
-def static_sector_size(n_cut: int, n_links: int, spin: bool = True) -> int:
-    """Closed-form size of the static-source sector with ``n_links`` links (module docstring)."""
-    return 4**n_links * (2 if spin else 1) * math.comb(n_cut, n_links + 1)
+def static_sector_size(n_cut: int, n_links: int, spin: bool = True,
+                       link_cut: int | None = None) -> int:
+    """Closed-form size of the static-source sector with ``n_links`` links (module docstring).
+
+    ``link_cut``: total link momentum ``sum(a) <= link_cut`` as well (the optional link-momentum
+    truncation); then the count is ``4^n n_h sum_{s=n}^{min(link_cut, N-1)} C(s-1, n-1) (N - s)``
+    (``C(s-1, n-1)`` ways to split ``s`` over ``n`` links, ``N - s`` quark momenta).
+    """
+    n_h = 2 if spin else 1
+    if n_links == 0 or link_cut is None or link_cut >= n_cut - 1:
+        return 4**n_links * n_h * math.comb(n_cut, n_links + 1)
+    count = sum(math.comb(s - 1, n_links - 1) * (n_cut - s)
+                for s in range(n_links, min(link_cut, n_cut - 1) + 1))
+    return 4**n_links * n_h * count
 
 
 def dlcq_sector_size(k_total: int, n_links: int, spin: bool = True) -> int:
@@ -229,7 +242,8 @@ def _pack_keys(arr: np.ndarray) -> np.ndarray:
     return keys
 
 
-def _build(kind: str, h: float, n_cut: int, max_links: int, spin: bool, arr: np.ndarray) -> ChainBasis:
+def _build(kind: str, h: float, n_cut: int, max_links: int, spin: bool, arr: np.ndarray,
+           link_cut: int | None = None) -> ChainBasis:
     arr = np.ascontiguousarray(arr, dtype=np.int64).reshape(-1, 5 + 2 * MAX_LINKS)
     keys = _pack_keys(arr)
     order = np.argsort(keys, kind="stable")
@@ -248,6 +262,7 @@ def _build(kind: str, h: float, n_cut: int, max_links: int, spin: bool, arr: np.
         anti_mom=arr[:, 4].copy(),
         hel_q=arr[:, 1].copy(),
         hel_qbar=arr[:, 2].copy(),
+        link_cut=link_cut,
     )
 
 
@@ -271,13 +286,16 @@ def _composition_array(total: int, parts: int, exact: bool) -> np.ndarray:
     return np.diff(cuts, axis=1, prepend=0)
 
 
-def _rows(n_cut: int, max_links: int, spin: bool, dynamic_anti: bool) -> np.ndarray:
+def _rows(n_cut: int, max_links: int, spin: bool, dynamic_anti: bool,
+          link_cut: int | None = None) -> np.ndarray:
     """Every state as a row ``[nl, hq, hqb, bq, bqb, dirs(MAX_LINKS), moms(MAX_LINKS)]``."""
     hels = (0, 1) if spin else (0,)
     blocks = []
     for n in range(max_links + 1):
         parts = n + (2 if dynamic_anti else 1)
         comps = _composition_array(n_cut + (1 if dynamic_anti else 0), parts, exact=dynamic_anti)
+        if link_cut is not None:
+            comps = comps[comps[:, :n].sum(axis=1) <= link_cut]
         paths = np.array(list(itertools.product(range(4), repeat=n)), dtype=np.int64).reshape(4**n, n)
         hel_pairs = [(hq, hqb) for hq in hels for hqb in (hels if dynamic_anti else (0,))]
         n_rows = paths.shape[0] * comps.shape[0] * len(hel_pairs)
@@ -301,11 +319,14 @@ def static_basis(
     max_links: int = 1,
     spin: bool = True,
     memory_limit: int = DEFAULT_MEMORY_LIMIT,
+    link_kappa_max: float | None = None,
 ) -> ChainBasis:
     """Heavy-light basis: static antiquark at the origin, light momenta ``kappa_tot <= kappa_max``.
 
     ``kappa_max / h`` must be an integer ``N`` (physics.md C.7); sector-0 quark momenta are
-    ``(b - 1/2) h``, ``b = 1..N``.
+    ``(b - 1/2) h``, ``b = 1..N``. ``link_kappa_max`` (a multiple of ``h``, optional) also caps
+    the total link momentum of every chain (a truncation that keeps 3 links tractable; every
+    operator on the truncated basis is the principal submatrix of the untruncated one).
     """
     if not (isinstance(kappa_max, float | int) and math.isfinite(kappa_max) and kappa_max > 0):
         raise InvalidParameterError(f"kappa_max must be positive and finite, got {kappa_max!r}")
@@ -322,9 +343,19 @@ def static_basis(
             f"(kappa_max/h = {kappa_max / h:.6g}); the grid of physics.md C.7 needs N = kappa_max/h integer"
         )
     _validate(h, n_cut, max_links, "kappa_max/h")
-    dim = sum(static_sector_size(n_cut, n, spin) for n in range(max_links + 1))
+    link_cut = None
+    if link_kappa_max is not None:
+        link_cut = round(link_kappa_max / h)
+        if (not math.isfinite(link_kappa_max) or link_cut < max(max_links, 1)
+                or abs(link_cut * h - link_kappa_max) > 1e-9 * max(link_kappa_max, h)):
+            raise InvalidParameterError(
+                f"link_kappa_max={link_kappa_max} must be a multiple of h={h} and at least "
+                f"max_links x h = {max(max_links, 1) * h:g}"
+            )
+    dim = sum(static_sector_size(n_cut, n, spin, link_cut) for n in range(max_links + 1))
     _check_memory(dim, memory_limit)
-    return _build("static", h, n_cut, max_links, spin, _rows(n_cut, max_links, spin, False))
+    return _build("static", h, n_cut, max_links, spin,
+                  _rows(n_cut, max_links, spin, False, link_cut), link_cut)
 
 
 def static_pair_basis(

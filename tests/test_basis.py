@@ -361,3 +361,26 @@ def test_multi_link_momentum_field_limit():
                        r"field of the second and third links \(max 255 with 2 links\)"):
         static_basis(1.0, 256.0, max_links=2)
     assert dlcq_basis(255, max_links=0).dim == 255 * 4
+
+
+@pytest.mark.parametrize("link_cut", [3, 4, 5, 6, 9])
+def test_link_momentum_truncation_sizes_and_states(link_cut):
+    h, n_cut = 0.5, 7
+    basis = static_basis(h, n_cut * h, max_links=3, link_kappa_max=link_cut * h)
+    assert basis.link_cut == link_cut
+    assert np.all(basis.link_mom.sum(axis=1) <= link_cut)
+    for n in range(4):
+        sl = basis.sector_slice(n)
+        assert sl.stop - sl.start == static_sector_size(n_cut, n, True, link_cut), n
+    # the truncation removes exactly the states above the cap
+    full = static_basis(h, n_cut * h, max_links=3)
+    keep = full.link_mom.sum(axis=1) <= link_cut
+    np.testing.assert_array_equal(full.keys[keep], basis.keys)
+
+
+def test_link_momentum_truncation_bad_input():
+    with pytest.raises(InvalidParameterError, match=r"link_kappa_max=0\.75 must be a multiple of "
+                       r"h=0\.5 and at least max_links x h = 1"):
+        static_basis(0.5, 3.5, max_links=2, link_kappa_max=0.75)
+    with pytest.raises(InvalidParameterError, match=r"at least max_links x h = 1\.5"):
+        static_basis(0.5, 3.5, max_links=3, link_kappa_max=1.0)
