@@ -61,13 +61,15 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="light-light DLCQ basis sizes at harmonic resolution K")
     parser.add_argument("--max-links", type=int, default=1,
                         help="Fock truncation for the basis sizes (0..3, default 1)")
+    parser.add_argument("--link-kappa-max", type=float, default=None,
+                        help="static basis: cap on the total link momentum (multiple of h)")
 
 
 def basis_size_table(h: float | None, kappa_max: float | None, k_total: int | None,
-                     max_links: int) -> dict[str, Any]:
+                     max_links: int, link_kappa_max: float | None = None) -> dict[str, Any]:
     """Per-sector and cumulative full-basis sizes (both helicities, all 4^n paths) with the
     memory estimate of building the basis; no basis is built."""
-    from lfqcd.basis import MAX_LINKS, estimate_bytes, sector_sizes
+    from lfqcd.basis import MAX_LINKS, estimate_bytes, sector_sizes, static_sector_size
     from lfqcd.errors import InvalidParameterError
 
     if not 0 <= max_links <= MAX_LINKS:
@@ -86,14 +88,22 @@ def basis_size_table(h: float | None, kappa_max: float | None, k_total: int | No
             raise InvalidParameterError(
                 f"kappa_max={kappa_max} is not a multiple of h={h} (ratio {kappa_max / h:.6g})")
         kind, label = "static", f"static h={h:g} kappa_max={kappa_max:g} (N={n_cut})"
-    sizes = sector_sizes(kind, n_cut, max_links)
+    if link_kappa_max is not None:
+        if kind != "static" or h is None:
+            raise InvalidParameterError("--link-kappa-max applies to static bases (--h, --kappa-max)")
+        cut = round(link_kappa_max / h)
+        label += f", link momentum <= {cut * h:g}"
+        sizes = [static_sector_size(n_cut, n, True, cut) for n in range(max_links + 1)]
+    else:
+        sizes = sector_sizes(kind, n_cut, max_links)
     return {"basis": label, "max_links": max_links, "sectors": sizes, "total": sum(sizes),
             "jz_block_approx": sum(sizes) // 4, "build_bytes": estimate_bytes(sum(sizes))}
 
 
 def main(args: argparse.Namespace) -> int:
     if args.h is not None or args.kappa_max is not None or args.k_total is not None:
-        table = basis_size_table(args.h, args.kappa_max, args.k_total, args.max_links)
+        table = basis_size_table(args.h, args.kappa_max, args.k_total, args.max_links,
+                                 args.link_kappa_max)
         if args.json:
             print(json.dumps(table, indent=2))
             return 0

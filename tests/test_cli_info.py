@@ -101,3 +101,14 @@ def test_info_basis_sizes_bad_input(capsys):
     assert "basis sizes need --h and --kappa-max" in capsys.readouterr().err
     assert main(["info", "--K", "12", "--max-links", "4"]) == 2
     assert "max_links=4 is outside the supported range 0..3" in capsys.readouterr().err
+
+
+def test_info_basis_sizes_with_a_link_momentum_cap(capsys):
+    from lfqcd.basis import static_basis
+
+    assert main(["info", "--h", "0.5", "--kappa-max", "3.5", "--max-links", "3",
+                 "--link-kappa-max", "2.0", "--json"]) == 0
+    table = json.loads(capsys.readouterr().out)
+    assert table["total"] == static_basis(0.5, 3.5, max_links=3, link_kappa_max=2.0).dim
+    assert main(["info", "--K", "8", "--link-kappa-max", "2.0"]) == 2
+    assert "--link-kappa-max applies to static bases" in capsys.readouterr().err
