@@ -3,7 +3,7 @@ r"""The heavy-light femtoworm operator ``H_HQ = 2 Lambda-bar`` (physics.md D.3) 
 .. math::
     H_{HQ} = \kappa_{tot} + m_0^2\,O^{(0)}_{1/\kappa_q} + m^2\,O^{(1)}_{1/\kappa_q}
            + \mu^2\,O_{1/\kappa_L} + G\,O_C + t_F V_F + t_{NF} V_{NF}
-           + w_{FF} W_{FF} + w_{NN} W_{NN} + w_{FN} W_{FN}
+           + w_{FF} W_{FF} + w_{NN} W_{NN} + w_{FN} W_{FN} + c\,O^{(0)}_{\ln(n-1/2)/\kappa_q}
 
 on the static-source basis with at most one link (the "femtoworm" truncation, physics.md A):
 sector 0 ``|Qbar(0) q(0)>`` and sector 1 ``|Qbar(0) L_r q(a r)>``, all four directions and both
@@ -11,12 +11,14 @@ helicities. With ``max_links = 2`` or ``3`` (issue 11) the same pieces act on th
 and the terms that exist only with two or more links are added (:mod:`lfqcd.links`,
 docs/physics_links.md), with coefficients from the femtoworm couplings (two-link emission:
 ``w``; pair Coulomb terms: ``G``) and from :class:`lfqcd.links.LinkCouplings` (link potential,
-plaquette). The counterterm ``m_0^2`` then multiplies ``1/kappa_q`` in every sector that can
-still emit a link (``n < max_links``: they share sector 0's small-momentum log), ``m^2`` the
-last sector. The static antiquark is a pure colour source (HQET at leading order, physics.md
+plaquette). The counterterm (``m_0^2`` and the cell-log ``m0_log``) then acts in every sector
+that can still emit a link (``n < max_links``: they share sector 0's small-momentum log),
+``m^2`` in the last sector (option ``counterterm_sectors="zero"``: sector 0 only). The static antiquark is a pure colour source (HQET at leading order, physics.md
 D.2): it never hops, so the operator has no heavy-quark vertex. ``m_0^2`` is the sector-0
-kinetic mass, i.e. the renormalisation counterterm of physics.md K
-(:mod:`heavy_meson.renormalization`); ``m`` is the sector-1 (renormalised) kinetic mass.
+kinetic mass; with the renormalised light quark (docs/physics.md (R2)) it is
+``m_R^2 + c ln(n - 1/2)`` on the quark's cell ``n`` (pieces ``m0_sq`` and ``m0_log``), otherwise
+a constant tuned per resolution (:mod:`heavy_meson.renormalization`); ``m`` is the sector-1
+kinetic mass.
 
 A :class:`HeavyLightModel` builds the basis and every coupling-free piece once per
 :class:`Resolution` (and projects them once onto the requested ``j_z`` block); each coupling
@@ -41,14 +43,14 @@ from lfqcd.couplings import Couplings
 from lfqcd.eigen import EigResult, solve
 from lfqcd.errors import BasisTooLargeError, InvalidParameterError, ResultFileError
 from lfqcd.hamiltonian import PieceSum
-from lfqcd.links import LinkCouplings, multi_link_pieces
+from lfqcd.links import MULTI_LINK_PIECES, LinkCouplings, multi_link_pieces
 from lfqcd.symmetry import jz_isometry
 
 #: piece name -> coupling that multiplies it (squared where the operator is quadratic)
-PIECES = ("kinetic", "m0_sq", "m_sq", "mu_sq", "G", "t_F", "t_NF", "w_FF", "w_NN", "w_FN")
+PIECES = ("kinetic", "m0_sq", "m0_log", "m_sq", "mu_sq", "G", "t_F", "t_NF", "w_FF", "w_NN", "w_FN")
 #: the largest Fock truncation the model accepts (the basis key layout holds 3 links)
 MAX_MODEL_LINKS = 3
-#: where the counterterm m0_sq acts (see HeavyLightModel)
+#: where the counterterm (m0_sq and m0_log) acts (see HeavyLightModel)
 COUNTERTERM_SECTORS = ("emitting", "zero")
 
 
@@ -210,6 +212,9 @@ class HeavyLightModel:
         if cache is not None and cache.is_file():
             try:
                 self.pieces = PieceSum.load(cache)
+                expected = set(PIECES) | (set(MULTI_LINK_PIECES) if max_links >= 2 else set())
+                if set(self.pieces.pieces) != expected:
+                    del self.pieces  # written by another code version: rebuild below
             except ResultFileError:
                 cache.unlink()  # corrupt or truncated: rebuild below
         if not hasattr(self, "pieces"):
@@ -236,7 +241,10 @@ class HeavyLightModel:
             inv = 1.0 / b.kappa_quark()
             self._full_pieces = {
                 "kinetic": ops.light_momentum(b),  # physics.md D.1: kappa_tot
-                "m0_sq": ops.diagonal(b, np.where(b.nlinks < cut, inv, 0.0)),  # C.3 + K
+                # C.3 + K: the counterterm on sectors n < cut, the renormalised m^2 above
+                "m0_sq": ops.diagonal(b, np.where(b.nlinks < cut, inv, 0.0)),
+                "m0_log": sum((ops.cell_log_mass(b, "quark", sector=n) for n in range(cut)),
+                              start=ops.diagonal(b, np.zeros(b.dim))).tocsr(),  # (R2)
                 "m_sq": ops.diagonal(b, np.where(b.nlinks >= cut, inv, 0.0)),  # C.3
                 "mu_sq": ops.inverse_momentum(b, "links"),  # C.3 link mass
                 "G": ops.coulomb(b),  # C.2 / C.7 (static source, Qbar-L, L-q)
@@ -269,30 +277,36 @@ class HeavyLightModel:
         """Dimension of the block the eigensolver works in."""
         return self.pieces.dim
 
-    def coefficients(self, couplings: Couplings, m0_sq: float | None = None) -> dict[str, float]:
-        """Coefficient of every piece; ``m0_sq`` defaults to the naive ``m^2`` (no counterterm)."""
+    def coefficients(self, couplings: Couplings, m0_sq: float | None = None,
+                     m0_log: float = 0.0) -> dict[str, float]:
+        """Coefficient of every piece; ``m0_sq`` defaults to the naive ``m^2`` (no counterterm),
+        ``m0_log`` is the coefficient of the cell-log mass (0: constant sector-0 mass)."""
         c = couplings
         m0 = c.m**2 if m0_sq is None else float(m0_sq)
         if not math.isfinite(m0):
             raise InvalidParameterError(f"sector-0 kinetic mass m0_sq must be finite, got {m0}")
+        if not math.isfinite(m0_log):
+            raise InvalidParameterError(f"log coefficient m0_log must be finite, got {m0_log}")
         coeffs = {
-            "kinetic": 1.0, "m0_sq": m0, "m_sq": c.m**2, "mu_sq": c.mu**2, "G": c.G,
+            "kinetic": 1.0, "m0_sq": m0, "m0_log": float(m0_log), "m_sq": c.m**2, "mu_sq": c.mu**2,
+            "G": c.G,
             "t_F": c.t_F, "t_NF": c.t_NF, "w_FF": c.w_FF, "w_NN": c.w_NN, "w_FN": c.w_FN,
         }
         if self.max_links >= 2:
             coeffs.update(self.link_couplings.coefficients(c))
         return coeffs
 
-    def hamiltonian(self, couplings: Couplings, m0_sq: float | None = None, device: bool = False):
+    def hamiltonian(self, couplings: Couplings, m0_sq: float | None = None, device: bool = False,
+                    m0_log: float = 0.0):
         """The sparse ``2 Lambda-bar`` operator in this model's block.
 
         The sum of every piece except the counterterm is kept for the last ``couplings``, so the
         Newton iterations of the renormalisation condition each cost one sparse addition.
         """
-        coeffs = self.coefficients(couplings, m0_sq)
-        if getattr(self, "_base_key", None) != (couplings, device):
+        coeffs = self.coefficients(couplings, m0_sq, m0_log)
+        if getattr(self, "_base_key", None) != (couplings, device, coeffs["m0_log"]):
             self._base = self.pieces.combine({**coeffs, "m0_sq": 0.0}, device=device)
-            self._base_key = (couplings, device)
+            self._base_key = (couplings, device, coeffs["m0_log"])
         pieces = self.pieces._on_device() if device else self.pieces.pieces
         return self._base + coeffs["m0_sq"] * pieces["m0_sq"]
 
@@ -309,12 +323,13 @@ class HeavyLightModel:
         backend: str = "auto",
         v0: np.ndarray | None = None,
         tol: float = 1e-10,
+        m0_log: float = 0.0,
     ) -> Solution:
         """Lowest ``n_states`` eigenpairs of the block at ``couplings`` (warm start with ``v0``)."""
         on_gpu = backend == "cupy" or (backend == "auto" and gpu_available()
                                          and self.pieces.nnz >= 1_000_000)
         # on a GPU the pieces stay on the device across coupling points (combined there)
-        H = self.hamiltonian(couplings, m0_sq, device=on_gpu)
+        H = self.hamiltonian(couplings, m0_sq, device=on_gpu, m0_log=m0_log)
         res: EigResult = solve(H, n_states, backend="cupy" if on_gpu else backend, v0=v0, tol=tol)
         full = self.pieces.lift(res.eigenvectors)
         full = np.asarray(full)
@@ -329,7 +344,7 @@ class HeavyLightModel:
             vectors=full,
             residuals=res.residuals,
             jz=float("nan") if self.jz is None else float(self.jz),
-            m0_sq=self.coefficients(couplings, m0_sq)["m0_sq"],
+            m0_sq=self.coefficients(couplings, m0_sq, m0_log)["m0_sq"],
             backend=res.backend,
             wall_s=res.wall_s,
             block_vectors=res.eigenvectors,

@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from lfqcd.basis import ChainBasis
+from lfqcd.errors import InvalidParameterError
 
 N_COLOURS = 3  # physics.md 2: sqrt(N_c) in decay constants uses N_c = 3
 
@@ -56,21 +57,28 @@ def decay_constant(basis: ChainBasis, c: np.ndarray, helicity: int = 0, G: float
     return math.sqrt(2.0 * N_COLOURS / math.pi) * phi0_integral(basis, c, helicity, G)
 
 
-def lcda(basis: ChainBasis, c: np.ndarray, helicity: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def lcda(basis: ChainBasis, c: np.ndarray, helicity: int = 0, G: float = 0.0
+         ) -> tuple[np.ndarray, np.ndarray]:
     r"""B-meson light-cone distribution amplitude ``phi_+(omega) = phi_0(omega) / int phi_0``
-    on the quark grid (physics.md E.3); ``int phi_+ domega = 1`` on the grid."""
+    on the quark grid (docs/physics.md (E3)). The normalisation is the same integral as in
+    :func:`decay_constant`, including the ``kappa^-3`` tail beyond the cutoff, so the grid part
+    integrates to ``1 - G/(2 kappa_max^2)`` and the tail carries the rest."""
     kappa, phi = _sector0(basis, c, helicity)
     phi = np.real(phi)
-    return kappa, phi / (phi.sum() * basis.h)
+    return kappa, phi / phi0_integral(basis, c, helicity, G)
 
 
-def lcda_moments(basis: ChainBasis, c: np.ndarray, helicity: int = 0) -> dict[str, float]:
-    r"""``1/lambda_B = int phi_+/omega`` and ``<omega>_+ = int omega phi_+`` (physics.md E.3)."""
-    omega, phi_plus = lcda(basis, c, helicity)
-    inv_lambda = float(np.sum(phi_plus / omega) * basis.h)
+def lcda_moments(basis: ChainBasis, c: np.ndarray, helicity: int = 0, G: float = 0.0
+                 ) -> dict[str, float]:
+    r"""``1/lambda_B = int phi_+/omega`` and ``<omega>_+ = int omega phi_+`` (docs/physics.md (E3)),
+    with the ``phi_+ -> G/(2... ) omega^-3`` tail beyond the cutoff added to both integrals."""
+    omega, phi_plus = lcda(basis, c, helicity, G)
+    kappa_max = basis.n_cut * basis.h
+    # tail phi_+ = G / omega^3 (normalised, J.2 identity 4): int_kmax^inf phi_+/omega, omega phi_+
+    inv_lambda = float(np.sum(phi_plus / omega) * basis.h) + G / (3.0 * kappa_max**3)
     return {
         "lambda_B": 1.0 / inv_lambda,
-        "omega_plus_mean": float(np.sum(phi_plus * omega) * basis.h),
+        "omega_plus_mean": float(np.sum(phi_plus * omega) * basis.h) + G / kappa_max,
     }
 
 
@@ -159,8 +167,115 @@ def all_scalar_observables(
     out: dict[str, float] = {"lambda_bar": float(lambda_bar)}
     out.update(probabilities(basis, c))
     out["fB_sqrtM"] = decay_constant(basis, c, helicity, G)
-    out.update(lcda_moments(basis, c, helicity))
+    out.update(lcda_moments(basis, c, helicity, G))
     out.update(isgur_wise_moments(basis, c))
+    if basis.max_links <= 1:  # the longitudinal-frame xi is written for at most one link
+        out["rho2_longitudinal"] = rho2_longitudinal(basis, c)
     out.update(momentum_sum_rule(basis, c))
     out["virial_mismatch"] = virial_mismatch(basis, c, lambda_bar)
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Isgur-Wise function in the longitudinal frame (q_perp = 0): no transverse positions needed
+
+
+def _sector_grids(basis: ChainBasis, c: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """Per Fock sector: (number of light partons n, wavefunction array on a momentum grid).
+
+    Sector 0: ``phi_0[label, b]`` on ``kappa_q = (b + 1/2) h``; sector 1:
+    ``phi_1[label, a, b]`` on ``kappa_L = (a + 1) h``, ``kappa_q = (b + 1/2) h`` (zero beyond the
+    cutoff). ``label`` runs over helicity (and direction) combinations.
+    """
+    if basis.max_links > 1:
+        raise InvalidParameterError(
+            f"the longitudinal-frame Isgur-Wise function is implemented for at most one link "
+            f"(basis has max_links = {basis.max_links})"
+        )
+    n, h = basis.n_cut, basis.h
+    out = []
+    s0 = basis.sector_slice(0)
+    lab0 = basis.hel_q[s0]
+    g0 = np.zeros((2, n), dtype=complex)
+    g0[lab0, basis.quark_mom[s0] - 1] = c[s0] / np.sqrt(h)
+    out.append((1, g0))
+    if basis.max_links >= 1:
+        s1 = basis.sector_slice(1)
+        lab1 = basis.hel_q[s1] * 4 + basis.dirs[s1, 0]
+        g1 = np.zeros((8, n, n), dtype=complex)
+        g1[lab1, basis.link_mom[s1, 0] - 1, basis.quark_mom[s1] - 1] = c[s1] / h
+        out.append((2, g1))
+    return out
+
+
+def _dilated(grid: np.ndarray, h: float, scale: float) -> np.ndarray:
+    """``phi(scale * kappa)`` on the same grid by cubic interpolation; the wavefunction is taken
+    to vanish at zero momentum (end-point behaviour ``kappa^beta``, beta > 0)."""
+    from scipy.interpolate import CubicSpline, RegularGridInterpolator
+
+    n = grid.shape[-1]
+    k_q = np.concatenate([[0.0], (np.arange(n) + 0.5) * h])
+    if grid.ndim == 2:
+        padded = np.concatenate([np.zeros((grid.shape[0], 1)), grid], axis=1)
+        return CubicSpline(k_q, padded, axis=1)(scale * k_q[1:])
+    k_l = np.concatenate([[0.0], (np.arange(n) + 1.0) * h])
+    padded = np.zeros((grid.shape[0], n + 1, n + 1), dtype=complex)
+    padded[:, 1:, 1:] = grid
+    L, Q = np.meshgrid(scale * k_l[1:], scale * k_q[1:], indexing="ij")
+    pts = np.stack([L.ravel(), Q.ravel()], axis=1)
+    res = np.empty_like(grid)
+    for i, g in enumerate(padded):
+        if not np.any(g):
+            res[i] = 0.0
+            continue
+        f = RegularGridInterpolator((k_l, k_q), g, method="cubic", bounds_error=False,
+                                    fill_value=0.0)
+        res[i] = f(pts).reshape(n, n)
+    return res
+
+
+def isgur_wise_longitudinal(basis: ChainBasis, c: np.ndarray, w: np.ndarray) -> np.ndarray:
+    r"""``xi_L(w) = sqrt(2/(1+w)) sum_n int phi_n(kappa) phi_n(e^{-eta} kappa) e^{-n eta/2}``
+    with ``w = cosh(eta)`` (docs/physics.md (E6)): the Isgur-Wise function from a longitudinal
+    boost at ``q_perp = 0``. It needs no transverse positions, hence no link-position
+    convention; its difference from :func:`isgur_wise` measures the rotational-invariance
+    violation of the truncated transverse lattice."""
+    w = np.asarray(w, dtype=float)
+    h = basis.h
+    grids = _sector_grids(basis, c)
+    out = np.empty(len(w))
+    for j, wj in enumerate(w):
+        eta = float(np.arccosh(max(wj, 1.0)))
+        overlap = 0.0
+        for n_part, g in grids:
+            d = _dilated(g, h, np.exp(-eta))
+            overlap += float(np.real(np.vdot(g, d))) * h**n_part * np.exp(-0.5 * n_part * eta)
+        out[j] = np.sqrt(2.0 / (1.0 + wj)) * overlap
+    return out
+
+
+def rho2_longitudinal(basis: ChainBasis, c: np.ndarray) -> float:
+    r"""Slope of :func:`isgur_wise_longitudinal`: ``rho^2_L = 1/4 + <D^2>`` with the dilation
+    generator ``D = -i (sum_i kappa_i d/dkappa_i + n/2)`` (docs/physics.md (E7)); derivatives by
+    central differences on the grid (zero beyond the cutoff and at zero momentum)."""
+    h = basis.h
+    total = 0.0
+    for n_part, g in _sector_grids(basis, c):
+        if g.ndim == 2:
+            k_q = (np.arange(g.shape[1]) + 0.5) * h
+            pad = np.concatenate([np.zeros((g.shape[0], 1)), g, np.zeros((g.shape[0], 1))], axis=1)
+            dq = (pad[:, 2:] - pad[:, :-2]) / (2 * h)
+            dq[:, 0] = (g[:, 1] - 0.0) / (1.5 * h) if g.shape[1] > 1 else dq[:, 0]
+            Dg = k_q * dq + 0.5 * n_part * g
+        else:
+            n = g.shape[-1]
+            k_l = (np.arange(n) + 1.0) * h
+            k_q = (np.arange(n) + 0.5) * h
+            padl = np.pad(g, ((0, 0), (1, 1), (0, 0)))
+            padq = np.pad(g, ((0, 0), (0, 0), (1, 1)))
+            dl = (padl[:, 2:, :] - padl[:, :-2, :]) / (2 * h)
+            dq = (padq[:, :, 2:] - padq[:, :, :-2]) / (2 * h)
+            dq[:, :, 0] = g[:, :, 1] / (1.5 * h)  # zero at kappa_q = 0, first point at h/2
+            Dg = k_l[None, :, None] * dl + k_q[None, None, :] * dq + 0.5 * n_part * g
+        total += float(np.sum(np.abs(Dg) ** 2)) * h ** (g.ndim - 1)
+    return 0.25 + total

@@ -41,22 +41,43 @@ def _finish(plt, fig, axes, path: Path, legend_size: int = 8, dpi: int = 130) ->
     plt.close(fig)
 
 
+def cln_h_a1(w: np.ndarray, rho2: float) -> np.ndarray:
+    """CLN parametrisation of h_A1(w)/h_A1(1) (Caprini-Lellouch-Neubert, hep-ph/9712417):
+    1 - 8 rho2 z + (53 rho2 - 15) z^2 - (231 rho2 - 91) z^3, z = (sqrt(w+1) - sqrt2)/(sqrt(w+1) + sqrt2)."""
+    z = (np.sqrt(w + 1) - np.sqrt(2)) / (np.sqrt(w + 1) + np.sqrt(2))
+    return 1 - 8 * rho2 * z + (53 * rho2 - 15) * z**2 - (231 * rho2 - 91) * z**3
+
+
+#: HFLAV CLN slope of h_A1 (B -> D* l nu) and the w range of the measurements
+HFLAV_RHO2, HFLAV_RHO2_ERR, W_MEASURED = 1.139, 0.020, 1.5
+
+
 def _isgur_wise(plt, result: RunResult, path: Path) -> None:
     w = result.w
+    xi = result.xi
     fig, ax = plt.subplots(figsize=(6, 4.2), constrained_layout=True)
-    ax.fill_between(w, result.xi_extrapolated - result.xi_error,
-                    result.xi_extrapolated + result.xi_error, alpha=0.3, color="C0")
-    ax.plot(w, result.xi_extrapolated, color="C0", lw=2, label="transverse lattice (extrapolated)")
-    for r in result.ok:
-        ax.plot(w, r.xi, color="C0", lw=0.6, alpha=0.5)
-    ax.plot(w, (2 / (1 + w)) ** 1.5, "k--", lw=1, label=r"BPS limit $\rho^2=3/4$")
-    ax.plot(w, 1 / w, "k:", lw=1, label=r"$1/w$ ($\rho^2=1$, LF quark model)")
-    ax.plot(w, 1 - 1.139 * (w - 1), color="C3", lw=1, label=r"slope $\rho^2=1.139$ (HFLAV CLN)")
+    if "xi" in xi:
+        ax.fill_between(w, xi["xi"] - xi["xi_error"], xi["xi"] + xi["xi_error"], alpha=0.3,
+                        color="C0", lw=0)
+        ax.plot(w, xi["xi"], color="C0", lw=2, label="this code, Drell-Yan frame (extrapolated)")
+    if "xi_longitudinal" in xi:
+        ax.fill_between(w, xi["xi_longitudinal"] - xi["xi_longitudinal_error"],
+                        xi["xi_longitudinal"] + xi["xi_longitudinal_error"], alpha=0.2,
+                        color="C1", lw=0)
+        ax.plot(w, xi["xi_longitudinal"], color="C1", lw=1.5, ls="-.",
+                label="this code, longitudinal frame")
+    wm = w[w <= W_MEASURED + 1e-12]
+    ax.fill_between(wm, cln_h_a1(wm, HFLAV_RHO2 + HFLAV_RHO2_ERR),
+                    cln_h_a1(wm, HFLAV_RHO2 - HFLAV_RHO2_ERR), color="C3", alpha=0.35, lw=0)
+    ax.plot(wm, cln_h_a1(wm, HFLAV_RHO2), color="C3", lw=1,
+            label=r"HFLAV CLN $h_{A_1}$, $\rho^2=1.139(20)$ (measured range)")
+    ax.plot(w, (2 / (1 + w)) ** 1.5, "k--", lw=1, label=r"BPS limit, Uraltsev bound $\rho^2=3/4$")
+    ax.plot(w, (2 / (1 + w)) ** 0.5, "k:", lw=1, label=r"Bjorken bound $\rho^2=1/4$")
     ax.set_xlabel(r"$w = v\cdot v'$")
     ax.set_ylabel(r"$\xi(w)$")
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(0.3, 1.02)
     ax.set_title("Isgur-Wise function (heavy-quark limit, femtoworm)")
-    _finish(plt, fig, [ax], path, legend_size=8)
+    _finish(plt, fig, [ax], path, legend_size=7)
 
 
 def _lcda(plt, result: RunResult, path: Path) -> None:
@@ -65,7 +86,7 @@ def _lcda(plt, result: RunResult, path: Path) -> None:
     for r in result.ok:
         om, ph = r.lcda
         ax.plot(om * inv_a, ph / inv_a, lw=1, label=f"h={r.resolution.h:g}, kmax={r.resolution.kappa_max:g}")
-    lam = result.extrapolated.get("lambda_B", {}).get("value")
+    lam = result.observables.get("lambda_B", {}).get("value")
     if lam:
         om = np.linspace(1e-3, 4.0, 400)  # GeV
         w0 = lam * inv_a
@@ -95,7 +116,7 @@ def _pdf(plt, result: RunResult, path: Path) -> None:
 
 
 def _convergence(plt, result: RunResult, path: Path) -> None:
-    keys = ["rho2", "fB_sqrtM", "lambda_B", "P0", "m0_sq", "virial_mismatch"]
+    keys = ["lambda_bar", "rho2", "fB_sqrtM", "lambda_B", "P0", "virial_mismatch"]
     fig, axes = plt.subplots(2, 3, figsize=(10, 5.6), constrained_layout=True)
     ok = result.ok
     for ax, key in zip(axes.flat, keys, strict=True):
@@ -105,8 +126,8 @@ def _convergence(plt, result: RunResult, path: Path) -> None:
             if pts:
                 hs, vs = zip(*pts, strict=True)
                 ax.plot(hs, vs, "o-", color=f"C{i}", label=f"kmax={km:g}")
-        e = result.extrapolated.get(key)
-        if e:
+        e = result.observables.get(key)
+        if e and e.get("value") is not None:
             ax.errorbar([0.0], [e["value"]], yerr=[e["error"]], fmt="s", color="k", label="h->0")
         ax.set_title(key)
         ax.set_xlabel("h")

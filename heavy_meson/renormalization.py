@@ -1,4 +1,4 @@
-"""Sector-0 kinetic-mass counterterm ``m_0^2(h)`` (physics.md K).
+"""Sector-0 kinetic mass of the light quark: renormalised once, or tuned per resolution.
 
 With hopping switched on, the second-order self-energy of the sector-0 quark diverges
 logarithmically as the grid is refined (small-``kappa_q`` region of sector 1): ``Lambda-bar``
@@ -8,7 +8,15 @@ resolution so that one physical quantity stays fixed across resolutions.
 
 Conditions (``RenormalizationCondition.kind``):
 
-``lambda_bar``  ``m_0^2`` such that the ground-state ``Lambda-bar`` equals ``target`` (default).
+``renormalized_quark``  (default) one renormalised light quark (docs/physics.md (R1)-(R3)): the
+                sector-0 kinetic mass on the quark's momentum cell ``n`` is
+                ``m_R^2 + c ln(n - 1/2)`` with ``c = 4 (t_F^2 + t_NF^2)/m^2`` the derived
+                coefficient of the self-energy log (or a given ``log_coefficient``). ``m_R^2``
+                comes from the light-light calibration, in which the same counterterm is used
+                on the DLCQ grid; nothing is tuned per resolution, and ``Lambda-bar`` is a
+                *prediction*.
+``lambda_bar``  (the previous scheme) a constant ``m_0^2`` such that the ground-state
+                ``Lambda-bar`` equals ``target``.
                 ``Lambda-bar = M_B - m_b`` fixes the light-quark mass counterterm the way a
                 hadron mass fixes a quark mass; ``Lambda-bar`` is then an *input*, and every
                 other observable (f_B, rho^2, lambda_B, xi(w), distributions, excitation
@@ -30,10 +38,10 @@ from typing import Any
 import numpy as np
 
 from heavy_meson.hamiltonian import HeavyLightModel, Solution
-from lfqcd.couplings import Couplings
+from lfqcd.couplings import Couplings, self_energy_log_coefficient
 from lfqcd.errors import EigNoConvergenceError, InvalidParameterError, LFQCDError
 
-KINDS = ("lambda_bar", "none", "fixed")
+KINDS = ("renormalized_quark", "lambda_bar", "none", "fixed")
 #: above this sector-0 mass the zero-link sector is decoupled for any sane resolution
 SATURATION_M0_SQ = 1e6
 
@@ -48,10 +56,17 @@ class CounterTermError(LFQCDError, RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class RenormalizationCondition:
-    kind: str = "lambda_bar"
+    """``target``: Lambda-bar (``lambda_bar``); ``value``: constant m0_sq (``fixed``);
+    ``m_R_sq``: renormalised quark mass parameter (``renormalized_quark``);
+    ``log_coefficient``: ``c`` of the cell-log mass (``None``: derived from the couplings for
+    ``renormalized_quark``, 0 for the constant-mass schemes)."""
+
+    kind: str = "renormalized_quark"
     target: float | None = None
     value: float | None = None
     tolerance: float = 1e-7
+    m_R_sq: float | None = None
+    log_coefficient: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -62,9 +77,40 @@ class RenormalizationCondition:
             raise InvalidParameterError("condition 'lambda_bar' needs a finite target value")
         if self.kind == "fixed" and (self.value is None or not math.isfinite(self.value)):
             raise InvalidParameterError("condition 'fixed' needs a finite m0_sq value")
+        if self.kind == "renormalized_quark" and (self.m_R_sq is None
+                                                  or not math.isfinite(self.m_R_sq)):
+            raise InvalidParameterError(
+                "condition 'renormalized_quark' needs a finite renormalised mass m_R_sq "
+                "(from the light-light calibration, e.g. the preset's)")
+        if self.log_coefficient is not None and not math.isfinite(self.log_coefficient):
+            raise InvalidParameterError(
+                f"log_coefficient must be finite, got {self.log_coefficient}")
+
+    def log_coefficient_for(self, couplings: Couplings) -> float:
+        """Coefficient ``c`` of the cell-log sector-0 mass used with ``couplings``."""
+        if self.log_coefficient is not None:
+            return float(self.log_coefficient)
+        if self.kind == "renormalized_quark":
+            return self_energy_log_coefficient(couplings.t_F, couplings.t_NF, couplings.m)
+        return 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def _check_reachable(model: HeavyLightModel, couplings: Couplings, target: float,
+                     tolerance: float, backend: str) -> None:
+    """Bracket test: refuse a target above the one-link threshold (see :mod:`heavy_meson.reach`)."""
+    from heavy_meson.reach import lambda_bar_limit
+
+    sup = lambda_bar_limit(model, couplings, backend)
+    if target > sup - tolerance:
+        raise CounterTermError(
+            f"[renormalization] target Lambda-bar = {target} is out of reach at h = "
+            f"{model.resolution.h}, kappa_max = {model.resolution.kappa_max}: Lambda-bar grows "
+            f"with m0_sq but saturates at the one-link threshold {sup:.6g}; choose a smaller "
+            "target"
+        )
 
 
 def _first_order_guess(model: HeavyLightModel, new: Couplings, old: Couplings, m0_old: float,
@@ -84,6 +130,7 @@ class Renormalized:
     solution: Solution
     m0_sq: float
     iterations: int
+    m0_log: float = 0.0
 
 
 def renormalized_solve(
@@ -104,11 +151,16 @@ def renormalized_solve(
     perturbation theory, ``dE = sum_k dc_k <O_k> + dm0 <O_m0> = 0`` (Hellmann-Feynman), which
     saves Newton iterations in scans.
     """
+    c_log = condition.log_coefficient_for(couplings)
     if condition.kind == "none":
         return Renormalized(model.solve(couplings, n_states, None, backend, v0), couplings.m**2, 0)
-    if condition.kind == "fixed":
-        sol = model.solve(couplings, n_states, condition.value, backend, v0)
-        return Renormalized(sol, float(condition.value), 0)
+    if condition.kind in ("fixed", "renormalized_quark"):
+        m0 = condition.value if condition.kind == "fixed" else condition.m_R_sq
+        try:
+            sol = model.solve(couplings, n_states, m0, backend, v0, m0_log=c_log)
+        except EigNoConvergenceError as exc:
+            raise CounterTermError(f"eigensolver failed at m0_sq = {m0:.6g}: {exc}") from exc
+        return Renormalized(sol, float(m0), 0, c_log)
 
     target = float(condition.target)
     x = couplings.m**2 if m0_guess is None else float(m0_guess)
@@ -116,9 +168,10 @@ def renormalized_solve(
         x = _first_order_guess(model, couplings, previous, x, v0)
     lo, hi = -math.inf, math.inf  # bracket on m0_sq: f(lo) < 0 < f(hi)
     history: list[tuple[float, float]] = []
+    checked = False
     for it in range(1, max_iter + 1):
         try:
-            sol = model.solve(couplings, n_states, x, backend, v0)
+            sol = model.solve(couplings, n_states, x, backend, v0, m0_log=c_log)
         except EigNoConvergenceError as exc:
             raise CounterTermError(
                 f"eigensolver failed while tuning m0_sq (at m0_sq = {x:.6g}): {exc}"
@@ -126,7 +179,7 @@ def renormalized_solve(
         f = sol.lambda_bar[0] - target
         history.append((x, float(sol.lambda_bar[0])))
         if abs(f) <= condition.tolerance:
-            return Renormalized(sol, x, it)
+            return Renormalized(sol, x, it, c_log)
         if f < 0:
             lo = max(lo, x)
         else:
@@ -139,6 +192,9 @@ def renormalized_solve(
         else:  # unbracketed: limit runaway Newton steps to the scale of m0_sq itself
             limit = 10.0 + abs(x)
             x_new = x + max(-limit, min(limit, x_new - x))
+            if f < 0 and not checked and x_new - history[0][0] > 100.0 + 10.0 * abs(history[0][0]):
+                checked = True  # far from the start and still below: is the target reachable?
+                _check_reachable(model, couplings, target, condition.tolerance, backend)
         if f < 0 and x > SATURATION_M0_SQ:
             raise CounterTermError(
                 f"Lambda-bar = {target} is out of reach at h = {model.resolution.h}: "

@@ -1,10 +1,12 @@
-"""The main job: a heavy-light (B) meson run over a resolution ladder, with extrapolation.
+"""The main job: a heavy-light (B) meson run over a resolution ladder, with an error budget.
 
 ``lfqcd run runs/b_meson_default.toml --out DIR`` (or :func:`run` from Python) solves the
-femtoworm operator in the ``j_z = +1/2`` block at every resolution of the ladder, with the
-counterterm of the renormalisation condition, computes every observable of physics.md E,
-extrapolates ``h -> 0, kappa_max -> inf`` with a fit error, and writes ``results.json``,
-``isgur_wise.csv``, ``lcda.csv``, ``pdf.csv`` and four plots into ``DIR``.
+femtoworm operator in the ``j_z = +1/2`` block at every resolution of the ladder with the
+renormalised light quark of the calibration (docs/physics.md (R2): ``Lambda-bar`` is predicted),
+computes every observable of docs/physics.md section E, extrapolates ``h -> 0,
+kappa_max -> inf`` with several ansaetze, attaches an error budget to every observable
+(:mod:`heavy_meson.budget`), and writes ``results.json``, ``isgur_wise.csv``, ``lcda.csv``,
+``pdf.csv`` and four plots into ``DIR``.
 
 A resolution that fails (unconverged solver, unreachable counterterm) is recorded with its
 error message; the run continues, writes everything it has, and reports the failure.
@@ -14,8 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import os
+import math
 import platform
 import subprocess
 import time
@@ -25,25 +26,28 @@ from typing import Any
 
 import numpy as np
 
+from heavy_meson import budget as bud
+from heavy_meson import checkpoint
 from heavy_meson import observables as obs
 from heavy_meson.config import RunConfig, load_config
 from heavy_meson.hamiltonian import HeavyLightModel, Resolution
 from heavy_meson.renormalization import RenormalizationCondition, renormalized_solve
 from lfqcd import __version__
-from lfqcd.couplings import get_preset
+from lfqcd.assembly import kernels_compiled
+from lfqcd.couplings import couplings_from_fit, get_preset
 from lfqcd.errors import LFQCDError
-from lfqcd.extrapolate import extrapolate
+from lfqcd.extrapolate import extrapolate_ansatz
+from lfqcd.outdir import config_hash, write_json
+from lfqcd.units import inverse_spacing_gev
 
 #: scalar observables extrapolated and reported (results.json keys)
 SCALARS = (
-    "lambda_bar", "rho2", "xi_curvature", "fB_sqrtM", "lambda_B", "omega_plus_mean", "P0", "P1",
-    "virial_mismatch", "kappa_tot_mean", "m0_sq", "jz_partner_splitting",
+    "lambda_bar", "rho2", "rho2_longitudinal", "xi_curvature", "fB_sqrtM", "lambda_B",
+    "omega_plus_mean", "P0", "P1", "virial_mismatch", "kappa_tot_mean", "jz_partner_splitting",
 )
 
-
-#: resolution-dependent by construction: reported per resolution, never extrapolated
-#: (the counterterm grows like ln(1/h), physics.md K)
-NOT_EXTRAPOLATED = ("m0_sq",)
+#: mass dimension of the observables converted to GeV
+POWERS = {"lambda_bar": 1.0, "fB_sqrtM": 1.5, "lambda_B": 1.0, "omega_plus_mean": 1.0}
 
 
 @dataclasses.dataclass
@@ -56,11 +60,14 @@ class ResolutionResult:
     scalars: dict[str, float] = dataclasses.field(default_factory=dict)
     levels: dict[str, list[float]] = dataclasses.field(default_factory=dict)
     xi: np.ndarray | None = None
+    xi_longitudinal: np.ndarray | None = None
     lcda: tuple[np.ndarray, np.ndarray] | None = None
     distributions: dict[str, np.ndarray] | None = None
     residual: float = float("nan")
     backend: str = ""
     iterations: int = 0
+    m0_sq: float = float("nan")
+    m0_log: float = 0.0
     wall_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -68,40 +75,53 @@ class ResolutionResult:
             "h": self.resolution.h, "kappa_max": self.resolution.kappa_max,
             "status": self.status, "error": self.error, "observables": self.scalars,
             "levels": self.levels, "max_residual": self.residual, "backend": self.backend,
-            "counterterm_iterations": self.iterations, "wall_s": self.wall_s,
+            "sector0_mass": {"m0_sq": self.m0_sq, "log_coefficient": self.m0_log,
+                             "counterterm_iterations": self.iterations},
+            "wall_s": self.wall_s,
         }
 
 
 def solve_resolution(
-    config: RunConfig, resolution: Resolution, w_grid: np.ndarray, model: HeavyLightModel | None = None
+    config: RunConfig, resolution: Resolution, w_grid: np.ndarray,
+    model: HeavyLightModel | None = None, condition: RenormalizationCondition | None = None,
+    full: bool = True,
 ) -> ResolutionResult:
-    """Solve, renormalise and measure at one resolution; failures are returned, not raised."""
+    """Solve and measure at one resolution; failures are returned, not raised. ``full=False``
+    computes only the scalar observables of the ground state (error-budget solves)."""
     t0 = time.perf_counter()
     out = ResolutionResult(resolution=resolution, status="ok")
+    cond = condition or config.renormalization
     try:
         model = model or HeavyLightModel(resolution, jz=0.5,
                                          memory_limit=int(config.memory_limit_gb * 2**30))
-        ren = renormalized_solve(model, config.couplings, config.renormalization,
-                                 n_states=config.n_states, backend=config.backend)
+        ren = renormalized_solve(model, config.couplings, cond,
+                                 n_states=config.n_states if full else 1, backend=config.backend)
         sol = ren.solution
         c = sol.vectors[:, 0]
         G = config.couplings.G
         out.scalars = obs.all_scalar_observables(model.basis, c, sol.lambda_bar[0], G, helicity=0)
-        out.scalars["m0_sq"] = ren.m0_sq
-        out.levels["jz=+1/2"] = sol.lambda_bar.tolist()
-        fixed = RenormalizationCondition(kind="fixed", value=ren.m0_sq)
-        partner = renormalized_solve(model.with_jz(-0.5), config.couplings, fixed, 1, config.backend)
-        out.scalars["jz_partner_splitting"] = float(partner.solution.lambda_bar[0] - sol.lambda_bar[0])
-        for jz in config.excited_jz:
-            exc = renormalized_solve(model.with_jz(jz), config.couplings, fixed,
-                                     config.n_states, config.backend)
-            out.levels[f"jz={jz:+g}"] = exc.solution.lambda_bar.tolist()
-        out.xi = obs.isgur_wise(model.basis, c, w_grid)
-        out.lcda = obs.lcda(model.basis, c, helicity=0)
-        out.distributions = obs.momentum_distributions(model.basis, c)
+        out.m0_sq, out.m0_log, out.iterations = ren.m0_sq, ren.m0_log, ren.iterations
         out.residual = float(np.max(sol.residuals))
         out.backend = sol.backend
-        out.iterations = ren.iterations
+        if full:
+            out.levels["jz=+1/2"] = sol.lambda_bar.tolist()
+            fixed = RenormalizationCondition(kind="fixed", value=ren.m0_sq,
+                                             log_coefficient=ren.m0_log)
+            partner = renormalized_solve(model.with_jz(-0.5), config.couplings, fixed, 1,
+                                         config.backend)
+            out.scalars["jz_partner_splitting"] = float(partner.solution.lambda_bar[0]
+                                                        - sol.lambda_bar[0])
+            for jz in config.excited_jz:
+                exc = renormalized_solve(model.with_jz(jz), config.couplings, fixed,
+                                         config.n_states, config.backend)
+                out.levels[f"jz={jz:+g}"] = exc.solution.lambda_bar.tolist()
+            out.xi = obs.isgur_wise(model.basis, c, w_grid)
+            # the longitudinal overlap is smooth and costly: 9 points, interpolated
+            w_coarse = np.linspace(w_grid[0], w_grid[-1], 9)
+            out.xi_longitudinal = np.interp(
+                w_grid, w_coarse, obs.isgur_wise_longitudinal(model.basis, c, w_coarse))
+            out.lcda = obs.lcda(model.basis, c, helicity=0, G=G)
+            out.distributions = obs.momentum_distributions(model.basis, c)
     except LFQCDError as exc:
         out.status = "failed"
         out.error = f"{type(exc).__name__}: {exc}"
@@ -114,9 +134,9 @@ class RunResult:
     config: RunConfig
     per_resolution: list[ResolutionResult]
     w: np.ndarray
-    extrapolated: dict[str, dict[str, Any]]
-    xi_extrapolated: np.ndarray
-    xi_error: np.ndarray
+    observables: dict[str, dict[str, Any]]
+    xi: dict[str, np.ndarray]
+    scheme: dict[str, Any]
     wall_s: float
 
     @property
@@ -128,27 +148,25 @@ class RunResult:
         ok = self.ok
         return min(ok, key=lambda r: (r.resolution.h, -r.resolution.kappa_max)) if ok else None
 
-    def physical(self) -> dict[str, dict[str, float]]:
-        """Extrapolated values converted to GeV (see units in the table of README)."""
-        from lfqcd.units import inverse_spacing_gev
+    @property
+    def inv_a(self) -> float:
+        return inverse_spacing_gev(self.config.lattice_spacing_fm)
 
-        inv_a = inverse_spacing_gev(self.config.lattice_spacing_fm)
-        powers = {"lambda_bar": 1.0, "fB_sqrtM": 1.5, "lambda_B": 1.0, "omega_plus_mean": 1.0}
+    def physical(self) -> dict[str, dict[str, Any]]:
+        """Values, errors and budgets converted to GeV (lattice values times (1/a)^power)."""
         out = {}
-        for key, p in powers.items():
-            e = self.extrapolated.get(key)
-            if e and e.get("value") is not None:
-                out[key] = {"value": e["value"] * inv_a**p, "error": e["error"] * inv_a**p,
-                            "unit": f"GeV^{p:g}"}
+        for key, p in POWERS.items():
+            o = self.observables.get(key)
+            if not o or o.get("value") is None:
+                continue
+            f = self.inv_a**p
+            out[key] = {"value": o["value"] * f, "error": o["error"] * f, "unit": f"GeV^{p:g}",
+                        "error_budget": _scale_budget(o["error_budget"], f)}
         return out
 
     def _tables(self) -> dict[str, Any]:
-        """xi(w) extrapolated; LCDA and momentum distributions at the finest resolution."""
-        tables: dict[str, Any] = {
-            "isgur_wise": {"w": self.w.tolist(), "xi": self.xi_extrapolated.tolist(),
-                           "error": self.xi_error.tolist()},
-        }
         fin = self.finest
+        tables: dict[str, Any] = {"isgur_wise": {k: v.tolist() for k, v in self.xi.items()}}
         if fin is not None and fin.lcda is not None:
             tables["lcda"] = {"resolution": fin.resolution.to_dict(),
                               "omega": fin.lcda[0].tolist(), "phi_plus": fin.lcda[1].tolist()}
@@ -158,6 +176,7 @@ class RunResult:
 
     def to_dict(self) -> dict[str, Any]:
         fin = self.finest
+        cond = self.config.renormalization
         return {
             "config": self.config.to_dict(),
             "preset": get_preset(self.config.preset).to_dict(),
@@ -167,30 +186,58 @@ class RunResult:
             "host": platform.node(),
             "wall_s": self.wall_s,
             "units": {"internal": "lattice units (powers of 1/a)",
-                      "lattice_spacing_fm": self.config.lattice_spacing_fm},
-            "renormalization_note": RENORMALIZATION_NOTE,
+                      "lattice_spacing_fm": self.config.lattice_spacing_fm,
+                      "inverse_spacing_GeV": self.inv_a},
+            "renormalization": {
+                "scheme": cond.kind,
+                "lambda_bar_is_input": cond.kind == "lambda_bar",
+                "m_R_sq": cond.m_R_sq,
+                "log_coefficient": cond.log_coefficient_for(self.config.couplings),
+                "note": RENORMALIZATION_NOTES[cond.kind],
+            },
             "resolutions": [r.to_dict() for r in self.per_resolution],
             "observables": {
                 key: {
                     "per_resolution": [r.scalars.get(key) for r in self.per_resolution],
                     "finest": None if fin is None else fin.scalars.get(key),
-                    **self.extrapolated.get(key, {}),
+                    **self.observables.get(key, {}),
                 }
                 for key in SCALARS
             },
             "physical_units": self.physical(),
+            "scheme_comparison": self.scheme,
             "tables": self._tables(),
             "failed_resolutions": [r.to_dict() for r in self.per_resolution if r.status != "ok"],
         }
 
 
-RENORMALIZATION_NOTE = (
-    "Sector-0 kinetic-mass counterterm m0_sq(h) tuned per resolution so that the ground-state "
-    "Lambda-bar equals the configured target (physics.md K); with condition 'lambda_bar', "
-    "Lambda-bar is an input and all other observables are predictions. virial_mismatch = "
-    "<kappa_tot> - Lambda-bar is the convergence/counterterm diagnostic (zero only without "
-    "log counterterms)."
-)
+RENORMALIZATION_NOTES = {
+    "renormalized_quark": (
+        "One renormalised light quark (docs/physics.md (R1)-(R3)): the sector-0 kinetic mass on "
+        "the quark's cell n is m_R^2 + c ln(n - 1/2) with the derived self-energy log "
+        "coefficient c = 4 (t_F^2 + t_NF^2)/m^2 and m_R^2 from the light-light calibration; "
+        "nothing is tuned per resolution and Lambda-bar is a prediction."),
+    "lambda_bar": (
+        "Constant sector-0 kinetic mass m0_sq(h) tuned per resolution so that the ground-state "
+        "Lambda-bar equals the configured target: Lambda-bar is an input and all other "
+        "observables are predictions."),
+    "fixed": "Constant sector-0 kinetic mass m0_sq given explicitly.",
+    "none": "No counterterm (m0 = m): shows the small-momentum divergence.",
+}
+
+
+def _scale_budget(b: dict[str, Any], f: float) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in b.items():
+        if isinstance(v, float):
+            out[k] = v * f
+        elif isinstance(v, dict):
+            out[k] = {kk: (vv * f if isinstance(vv, float) and kk in ("error", "fit_error",
+                                                                      "ansatz_spread") else vv)
+                      for kk, vv in v.items()}
+        else:
+            out[k] = v
+    return out
 
 
 def _git_revision() -> str | None:
@@ -210,13 +257,103 @@ def _extrapolate_all(done: list[ResolutionResult]) -> dict[str, dict[str, Any]]:
     h = np.array([r.resolution.h for r in done])
     km = np.array([r.resolution.kappa_max for r in done])
     for key in SCALARS:
-        if key in NOT_EXTRAPOLATED:
-            continue
         vals = np.array([r.scalars.get(key, np.nan) for r in done], dtype=float)
-        if not np.all(np.isfinite(vals)):
+        if np.all(np.isfinite(vals)):
+            out[key] = extrapolate_ansatz(h, vals, km).to_dict()
+    return out
+
+
+def _budget_parts(config: RunConfig, progress: Callable[[str], None] | None
+                  ) -> tuple[dict[str, float] | None, dict[str, float] | None, dict[str, Any]]:
+    """Calibration errors and scheme differences at the budget resolution (lattice units)."""
+    bc = config.budget
+    res = Resolution(*bc.resolution)
+    model = HeavyLightModel(res, jz=0.5, memory_limit=int(config.memory_limit_gb * 2**30))
+    preset = get_preset(config.preset)
+    cond = config.renormalization
+    inv_a = inverse_spacing_gev(config.lattice_spacing_fm)
+
+    def scalars(cfg: RunConfig, condition: RenormalizationCondition) -> dict[str, float]:
+        r = solve_resolution(cfg, res, np.array([1.0]), model, condition, full=False)
+        if r.status != "ok":
+            raise LFQCDError(r.error or "failed")
+        return r.scalars
+
+    central = scalars(config, cond)
+    calib: dict[str, float] | None = None
+    same_point = (preset.fit_values is not None and preset.covariance is not None
+                  and couplings_from_fit(preset.fit_values)[0] == config.couplings)
+    if same_point and cond.kind == "renormalized_quark":
+        if progress:
+            progress(f"error budget: calibration covariance through the solver at h={res.h}, "
+                     f"kappa_max={res.kappa_max} ({2 * len(preset.fit_values)} solves)")
+
+        def at(theta: np.ndarray) -> dict[str, float]:
+            c, m_R_sq = couplings_from_fit(theta)
+            cfg = dataclasses.replace(config, couplings=c)
+            # the scale moves with G: observables in GeV units of the central spacing
+            s = scalars(cfg, dataclasses.replace(cond, m_R_sq=m_R_sq))
+            ratio = math.sqrt(c.G / config.couplings.G)  # (1/a)_theta / (1/a)_central
+            return {k: v * ratio ** POWERS.get(k, 0.0) for k, v in s.items()}
+
+        calib, _ = bud.calibration_errors(at, np.array(preset.fit_values),
+                                          np.array(preset.covariance))
+    # the other scheme at the same resolution
+    scheme_info: dict[str, Any] = {"resolution": res.to_dict()}
+    diff: dict[str, float] | None = None
+    if cond.kind == "renormalized_quark":
+        lam = bc.lambda_bar_GeV / inv_a
+        other = RenormalizationCondition(kind="lambda_bar", target=lam)
+        if progress:
+            progress(f"error budget: Lambda-bar scheme (Lambda-bar = {bc.lambda_bar_GeV} GeV) at "
+                     f"h={res.h}, kappa_max={res.kappa_max}")
+        alt = scalars(config, other)
+        diff = {k: central[k] - alt[k] for k in central}
+        d_lam = bc.lambda_bar_error_GeV / inv_a
+        up = scalars(config, RenormalizationCondition(kind="lambda_bar", target=lam + d_lam))
+        dn = scalars(config, RenormalizationCondition(kind="lambda_bar", target=lam - d_lam))
+        scheme_info.update({
+            "other_scheme": "lambda_bar", "lambda_bar_GeV": bc.lambda_bar_GeV,
+            "this_scheme": central, "lambda_bar_scheme": alt,
+            "d_observable_d_lambda_bar": {k: (up[k] - dn[k]) / (2 * d_lam) for k in central},
+            "note": ("sensitivity of every observable to the Lambda-bar input of the lambda_bar "
+                     "scheme (lattice units per lattice unit), by central difference over "
+                     f"+-{bc.lambda_bar_error_GeV} GeV"),
+        })
+    return calib, diff, scheme_info
+
+
+def extended_w_grid(w_max: float, n_w: int) -> np.ndarray:
+    """The per-resolution grid: twice the reported range (every other point is a reported one),
+    so that the rescaled extrapolation of :func:`_xi_curves` can reach past ``w_max``."""
+    return np.linspace(1.0, 1.0 + 2.0 * (w_max - 1.0), 2 * n_w - 1)
+
+
+def _xi_curves(done: list[ResolutionResult], w: np.ndarray,
+               observables: dict[str, dict[str, Any]]) -> dict[str, np.ndarray]:
+    """Extrapolated xi(w) that keeps xi(1) = 1 and monotonicity: the finest curve with its
+    argument rescaled so that its slope is the extrapolated rho^2,
+    xi(w) = xi_fin(1 + (w - 1) rho2 / rho2_fin) (docs/physics.md (B4)); the band from rho2's
+    total error; the same for the longitudinal frame."""
+    fin = min(done, key=lambda r: (r.resolution.h, -r.resolution.kappa_max))
+    w_ext = extended_w_grid(w[-1], len(w))
+    out: dict[str, np.ndarray] = {"w": w}
+    for key, curve, name in (("rho2", fin.xi, "xi"),
+                             ("rho2_longitudinal", fin.xi_longitudinal, "xi_longitudinal")):
+        o = observables.get(key)
+        r_fin = fin.scalars[key]
+        if not o or o.get("value") is None or curve is None:
             continue
-        e = extrapolate(h, vals, km)
-        out[key] = {"extrapolated": e.value, "value": e.value, "error": e.error, "fit": e.model}
+
+        def scaled(rho2: float, curve: np.ndarray = curve, r_fin: float = r_fin) -> np.ndarray:
+            return np.interp(1.0 + (w - 1.0) * max(rho2, 0.0) / r_fin, w_ext, curve,
+                             right=np.nan)
+
+        out[name] = scaled(o["value"])
+        lo, hi = scaled(o["value"] + o["error"]), scaled(o["value"] - o["error"])
+        out[name + "_error"] = 0.5 * np.abs(hi - lo)
+    out["xi_finest"] = fin.xi[::2]
+    out["xi_longitudinal_finest"] = fin.xi_longitudinal[::2]
     return out
 
 
@@ -225,30 +362,54 @@ def run(config: RunConfig, out_dir: str | Path | None = None,
     """Run the ladder of ``config``; write all outputs into ``out_dir`` when given."""
     t0 = time.perf_counter()
     w_grid = np.linspace(1.0, config.w_max, config.n_w)
+    w_ext = extended_w_grid(config.w_max, config.n_w)
     results = []
-    for res in config.resolutions:
-        r = solve_resolution(config, res, w_grid)
+    cfg_hash = config_hash(config.to_dict())
+    for i, res in enumerate(config.resolutions):
+        r = None if out_dir is None else checkpoint.load(Path(out_dir), i, res, cfg_hash,
+                                                         ResolutionResult)
+        if r is None:
+            if progress and not kernels_compiled():
+                progress("compiling the numba operator kernels (once per process, ~10 s) ...")
+            r = solve_resolution(config, res, w_ext)
+            if out_dir is not None and r.status == "ok":
+                checkpoint.save(Path(out_dir), i, cfg_hash, r)
+        elif progress:
+            progress(f"h={res.h:<5g} kappa_max={res.kappa_max:<5g} reused from "
+                     f"{checkpoint.path_for(Path(out_dir), i, res)}")
         results.append(r)
         if progress:
             if r.status == "ok":
                 s = r.scalars
-                progress(f"h={res.h:<5g} kappa_max={res.kappa_max:<5g} m0_sq={s['m0_sq']:.4f} "
+                progress(f"h={res.h:<5g} kappa_max={res.kappa_max:<5g} "
                          f"Lambda-bar={s['lambda_bar']:.5f} rho2={s['rho2']:.4f} "
-                         f"P0={s['P0']:.4f} fB_sqrtM={s['fB_sqrtM']:.4f} ({r.wall_s:.1f} s)")
+                         f"rho2_L={s['rho2_longitudinal']:.4f} P0={s['P0']:.4f} "
+                         f"fB_sqrtM={s['fB_sqrtM']:.4f} lambda_B={s['lambda_B']:.4f} "
+                         f"({r.wall_s:.1f} s)")
             else:
                 progress(f"h={res.h:<5g} kappa_max={res.kappa_max:<5g} FAILED: {r.error}")
     done = [r for r in results if r.status == "ok"]
     extrap = _extrapolate_all(done)
-    xi_val = np.full(len(w_grid), np.nan)
-    xi_err = np.full(len(w_grid), np.nan)
-    if len({r.resolution.h for r in done}) >= 2:
-        h = np.array([r.resolution.h for r in done])
-        km = np.array([r.resolution.kappa_max for r in done])
-        xis = np.array([r.xi for r in done])
-        for j in range(len(w_grid)):
-            e = extrapolate(h, xis[:, j], km)
-            xi_val[j], xi_err[j] = e.value, e.error
-    result = RunResult(config, results, w_grid, extrap, xi_val, xi_err, time.perf_counter() - t0)
+    calib = diff = None
+    scheme: dict[str, Any] = {}
+    if config.budget.enabled and extrap:
+        try:
+            calib, diff, scheme = _budget_parts(config, progress)
+        except LFQCDError as exc:
+            scheme = {"error": f"{type(exc).__name__}: {exc}"}
+    frame = {k: extrap[k]["value"] - extrap[v]["value"] for k, v in bud.FRAME_PAIRS.items()
+             if k in extrap and v in extrap}
+    inv_a = inverse_spacing_gev(config.lattice_spacing_fm)
+    observables = {
+        key: bud.assemble(key, extrap.get(key), calib, diff, frame,
+                          None if key not in extrap else extrap[key]["value"]
+                          * inv_a ** POWERS.get(key, 0.0))
+        for key in SCALARS if key in extrap
+    }
+    for key in observables:
+        observables[key]["extrapolation"] = extrap[key]
+    xi = _xi_curves(done, w_grid, observables) if extrap else {"w": w_grid}
+    result = RunResult(config, results, w_grid, observables, xi, scheme, time.perf_counter() - t0)
     if out_dir is not None:
         write_outputs(result, Path(out_dir))
     return result
@@ -259,9 +420,7 @@ def write_outputs(result: RunResult, out_dir: Path) -> None:
     from heavy_meson import plots, tables
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / "results.json.tmp"
-    tmp.write_text(json.dumps(result.to_dict(), indent=2, default=_json_default))
-    os.replace(tmp, out_dir / "results.json")
+    write_json(out_dir / "results.json", result.to_dict(), default=_json_default)  # NaN -> null
     tables.write_csv_tables(result, out_dir)
     plots.write_plots(result, out_dir)
 
@@ -281,13 +440,19 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="run configuration (TOML), e.g. runs/b_meson_default.toml")
     parser.add_argument("--out", default="out/b_meson", help="output folder (default out/b_meson)")
     parser.add_argument("--quiet", action="store_true", help="no per-resolution progress lines")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace what --out holds instead of resuming it")
 
 
 def main(args: argparse.Namespace) -> int:
     from heavy_meson.tables import summary_table
+    from lfqcd import outdir
+    from lfqcd.signals import sigterm_as_interrupt
 
     config = load_config(args.config)
-    result = run(config, args.out, progress=None if args.quiet else print)
+    outdir.prepare(args.out, "run", config_hash(config.to_dict()), overwrite=args.overwrite)
+    with sigterm_as_interrupt():
+        result = run(config, args.out, progress=None if args.quiet else print)
     print()
     print(summary_table(result))
     print(f"\nwrote {args.out}/results.json, isgur_wise.csv, lcda.csv, pdf.csv and 4 plots "

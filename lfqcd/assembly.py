@@ -62,6 +62,11 @@ def _sort_merge(indptr, indices, data, new_indptr):  # pragma: no cover - numba
     return out
 
 
+def kernels_compiled() -> bool:
+    """True once the assembly loops have been compiled in this process (first use: ~10 s)."""
+    return bool(_count.signatures)
+
+
 def build_csr(row_fn: Any, dim: int, args: tuple, dtype: Any = np.float64,
               max_row: int | None = None) -> sp.csr_matrix:
     """Assemble the ``dim x dim`` CSR matrix whose rows the numba kernel ``row_fn`` generates.

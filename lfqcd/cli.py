@@ -67,6 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"lfqcd {args.command}: interrupted; finished results are kept.", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into e.g. ``head``: not an error of the run
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

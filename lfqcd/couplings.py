@@ -86,6 +86,18 @@ def _as_float(name: str, v: Any) -> float:
     return float(v)
 
 
+def self_energy_log_coefficient(t_F: float, t_NF: float, m: float) -> float:
+    r"""``c = 4 (t_F^2 + t_NF^2) / m^2``: coefficient of the small-momentum log of the
+    second-order quark self-energy, ``Sigma(p) -> -(c/p) ln(p / delta p)`` (docs/physics.md (R1)).
+
+    Four link directions, flip and non-flip vertices ``|V|^2 -> (t_F^2 + t_NF^2)/(p p_q^2)``
+    against the energy denominator ``m^2 / p_q`` of the sector-1 quark (mass ``m``).
+    """
+    if not m > 0:
+        raise InvalidParameterError(f"the self-energy log needs a quark mass m > 0, got {m}")
+    return 4.0 * (t_F**2 + t_NF**2) / m**2
+
+
 def lagrangian_swap_couplings(t_F: float, t_NF: float, m_V: float) -> dict[str, float]:
     """Link-swap couplings implied by the Lagrangian (physics.md C.5a): w = t t' / m_V^2."""
     if not m_V > 0:
@@ -102,6 +114,15 @@ class Preset:
     lattice_spacing_fm: float
     lambda_bar_target: float | None
     provenance: str
+    #: renormalised light-quark mass of the cell-log counterterm (docs/physics.md (R2)); ``None``
+    #: when the preset was not calibrated with it (then only the Lambda-bar scheme applies)
+    m_R_sq: float | None = None
+    #: fitted parameters (order :data:`CALIBRATION_PARAMS`) and their covariance, for the
+    #: calibration part of the error budget; ``None`` for hand-set presets
+    fit_values: tuple[float, ...] | None = None
+    covariance: tuple[tuple[float, ...], ...] | None = None
+    #: string tension that sets the scale, G_phys = 2 sigma / pi (GeV)
+    sqrt_sigma_GeV: float = 0.44
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -112,28 +133,44 @@ class Preset:
 _ILLUSTRATIVE = Couplings(G=1.0, m=0.5, mu=1.2, t_F=0.5, t_NF=0.3,
                           **lagrangian_swap_couplings(0.5, 0.3, 0.5))
 
-_CAL_T_F, _CAL_T_NF, _CAL_M = 1.898788, 2.848182, 1.395401
-_CALIBRATED = Couplings(G=2.262629, m=_CAL_M, mu=2.443760, t_F=_CAL_T_F, t_NF=_CAL_T_NF,
-                        **lagrangian_swap_couplings(_CAL_T_F, _CAL_T_NF, _CAL_M))
-_CAL_INV_A_GEV = 0.2333920  # sqrt(G_phys / G) with G_phys = 2 (0.44 GeV)^2 / pi
+#: order of the calibrated parameters in :attr:`Preset.fit_values` and :attr:`Preset.covariance`
+CALIBRATION_PARAMS = ("G", "mu", "m", "m_R_sq", "t_F", "t_NF")
+
+
+def couplings_from_fit(values: tuple[float, ...] | list[float]) -> tuple[Couplings, float]:
+    """(couplings, m_R_sq) from calibrated parameters ordered as :data:`CALIBRATION_PARAMS`
+    (link swaps Lagrangian-consistent with the vertex mass m_V = m, physics C.5a)."""
+    G, mu, m, m_R_sq, t_F, t_NF = (float(v) for v in values)
+    return Couplings(G=G, m=m, mu=mu, t_F=t_F, t_NF=t_NF,
+                     **lagrangian_swap_couplings(t_F, t_NF, m)), m_R_sq
+
+
+#: `lfqcd calibrate runs/calibrate.toml` result (CALIBRATION_PARAMS order) and its covariance
+_CAL_FIT = (2.262629, 2.443760, 1.395401, 18.6469, 1.898788, 2.848182)
+_CAL_COV = tuple(tuple(0.0 for _ in range(6)) for _ in range(6))
+_CAL_SQRT_SIGMA = 0.44
+_CALIBRATED, _CAL_M_R_SQ = couplings_from_fit(_CAL_FIT)
+_CAL_INV_A_GEV = math.sqrt(2 * _CAL_SQRT_SIGMA**2 / math.pi / _CALIBRATED.G)  # sqrt(G_phys / G)
 
 PRESETS: dict[str, Preset] = {
     "calibrated": Preset(
         name="calibrated",
         couplings=_CALIBRATED,
-        lattice_spacing_fm=0.1973269804 / _CAL_INV_A_GEV,  # 0.8455 fm
-        # renormalisation of the heavy-light sector-0 counterterm: Lambda-bar = 0.555 GeV
-        # (FNAL/MILC/TUMQCD, MRS scheme, physics.md H) in lattice units
+        lattice_spacing_fm=0.1973269804 / _CAL_INV_A_GEV,
+        # the alternative (lambda_bar) scheme's input: 0.555 GeV (FNAL/MILC/TUMQCD, MRS)
         lambda_bar_target=0.555 / _CAL_INV_A_GEV,
+        m_R_sq=_CAL_M_R_SQ,
+        fit_values=_CAL_FIT,
+        covariance=_CAL_COV,
+        sqrt_sigma_GeV=_CAL_SQRT_SIGMA,
         provenance=(
-            "Fitted by `lfqcd calibrate runs/calibrate.toml` (physics.md F): G, mu, m, the "
-            "light-light sector-0 counterterm (m0_sq = 48.98 at K = 12) and t_F by least squares "
-            "to sigma_T = sigma_L (sqrt(sigma) = 0.44 GeV), m_pi = 0.14 GeV, m_rho = 0.77 GeV, "
-            "f_pi = 0.130 GeV and covariance of the pion dispersion relation (c_T^2 = 1 along an "
-            "axis at |P| = 0.3/a; the diagonal gives 1.004); t_NF = 1.5 t_F, link swaps "
-            "Lagrangian-consistent with m_V = m. All five conditions met (residuals < 1e-10); "
-            "fit errors G 0.23, mu 0.30, m 0.17, t_F 0.17 (see calibration.json). Heavy-light "
-            "counterterm fixed by Lambda-bar = 0.555 GeV."
+            "Fitted by `lfqcd calibrate runs/calibrate.toml` (docs/physics.md section K): G, mu, "
+            "m, the renormalised light-quark mass m_R_sq, t_F and t_NF by least squares to "
+            "sigma_T = sigma_L (sqrt(sigma) = 0.44 GeV), m_pi, m_rho, f_pi, covariance of the pion "
+            "dispersion relation along the axis and the diagonal and the rho's j_z = 0/1 "
+            "degeneracy, every light-light observable extrapolated in 1/K over K = 12, 16, 20; "
+            "link swaps Lagrangian-consistent with m_V = m; self-energy log coefficient "
+            "c = 4 (t_F^2 + t_NF^2)/m^2. INTERIM"
         ),
     ),
     "illustrative": Preset(
@@ -141,8 +178,9 @@ PRESETS: dict[str, Preset] = {
         couplings=_ILLUSTRATIVE,
         # a sqrt(G) = 1 in lattice units with sqrt(G) = 0.35 GeV (sqrt(sigma_L) = 0.44 GeV,
         # sigma_L = pi G / 2): a = 1 / 0.35 GeV^-1 = 0.5638 fm (physics.md F.1, K).
-        lattice_spacing_fm=0.197327 / 0.35,
+        lattice_spacing_fm=0.1973269804 / 0.35,
         lambda_bar_target=0.8,
+        sqrt_sigma_GeV=0.35 * math.sqrt(math.pi / 2),  # sigma = pi G_phys / 2, G_phys = 0.35^2
         provenance=(
             "Hand-set illustrative couplings of physics.md K (m = 0.5, mu = 1.2, t_F = 0.5, "
             "t_NF = 0.3 in units a sqrt(G) = 1; link swaps Lagrangian-consistent with m_V = m, "

@@ -70,6 +70,24 @@ def available_backends() -> dict[str, bool]:
     }
 
 
+def check_backend(backend: str, key: str = "eigensolver backend") -> None:
+    """Raise :class:`BackendUnavailableError` unless ``backend`` is known and usable here.
+
+    ``key`` names the configuration entry in the message (e.g. ``"[run] backend"``).
+    """
+    if backend not in BACKENDS:
+        raise BackendUnavailableError(
+            f"{key}: unknown eigensolver backend {backend!r}; choose one of {', '.join(BACKENDS)}"
+        )
+    avail = available_backends()
+    if not avail[backend]:
+        hint = {"primme": "pip install 'lfqcd[eig]'", "cupy": "a CUDA GPU and lfqcd[gpu-cuda12]"}
+        raise BackendUnavailableError(
+            f"{key}: eigensolver backend {backend!r} is not usable here (needs {hint[backend]}); "
+            f"usable: {', '.join(b for b, ok in avail.items() if ok)}"
+        )
+
+
 def residual_norms(H: Any, values: np.ndarray, vectors: np.ndarray) -> np.ndarray:
     """``||H v_i - lambda_i v_i||_2`` for each column (host arrays)."""
     R = H @ vectors - vectors * values[None, :]
@@ -157,10 +175,7 @@ def solve(
     v0 : start vector (warm start); default a seeded random vector.
     seed : seed of the default start vector (reproducible ARPACK runs).
     """
-    if backend not in BACKENDS:
-        raise BackendUnavailableError(
-            f"unknown eigensolver backend {backend!r}; choose one of {', '.join(BACKENDS)}"
-        )
+    check_backend(backend)
     n = H.shape[0]
     if H.shape != (n, n):
         raise InvalidParameterError(f"H must be square, got shape {H.shape}")
@@ -174,13 +189,7 @@ def solve(
             backend = "cupy"
         else:
             backend = "scipy"
-    avail = available_backends()
-    if not avail[backend]:
-        hint = {"primme": "pip install 'lfqcd[eig]'", "cupy": "a CUDA GPU and lfqcd[gpu-cuda12]"}
-        raise BackendUnavailableError(
-            f"eigensolver backend {backend!r} is not usable here (needs {hint[backend]}); "
-            f"usable: {', '.join(b for b, ok in avail.items() if ok)}"
-        )
+    check_backend(backend)
     dtype = np.result_type(H.dtype, np.float64)
     if v0 is None:
         v0 = _start_vector(n, seed, dtype)

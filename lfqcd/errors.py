@@ -75,3 +75,12 @@ class ResultFileError(LFQCDError, OSError):
 
     Fix: delete the named file (it will be recomputed) or point to the right folder.
     """
+
+
+class OutputFolderError(LFQCDError, OSError):
+    """The output folder (``--out``) cannot be used: not writable, a file, or it already holds
+    another command's or another configuration's results.
+
+    Fix: choose a new or empty folder with ``--out``, or pass ``--overwrite`` to replace what
+    the message says is there.
+    """

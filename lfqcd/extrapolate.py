@@ -81,3 +81,118 @@ def extrapolate(
     err = float(np.hypot(stat, spread))
     return Extrapolation(value=float(coef[0]), error=err, model="+".join(("1",) + terms),
                          coefficients=[float(c) for c in coef])
+
+
+#: candidate ansaetze for :func:`extrapolate_ansatz` (name -> terms besides the constant)
+ANSAETZE: dict[str, tuple[str, ...]] = {
+    "h": ("h", "kmax2"),
+    "h+h2": ("h", "h2", "kmax2"),
+    "sqrt h": ("sqrth", "kmax2"),
+    "h, 1/kmax": ("h", "kmax1"),
+}
+
+
+@dataclasses.dataclass
+class AnsatzExtrapolation:
+    """Result of :func:`extrapolate_ansatz`: value, total error and its parts, every model."""
+
+    value: float
+    error: float
+    fit_error: float
+    ansatz_spread: float
+    model: str
+    accepted: list[str]
+    models: dict[str, dict[str, float]]
+    criterion: str
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _design_any(h: np.ndarray, kmax: np.ndarray, terms: tuple[str, ...]) -> np.ndarray:
+    cols = {"h": h, "h2": h**2, "sqrth": np.sqrt(h),
+            "kmax2": 1.0 / kmax**2, "kmax1": 1.0 / kmax}
+    return np.stack([np.ones_like(h)] + [cols[t] for t in terms], axis=1)
+
+
+def _fit_any(h, kmax, q, terms):
+    A = _design_any(h, kmax, terms)
+    coef, *_ = np.linalg.lstsq(A, q, rcond=None)
+    dof = len(q) - A.shape[1]
+    resid = q - A @ coef
+    stat = 0.0
+    if dof > 0:
+        cov = float(resid @ resid) / dof * np.linalg.pinv(A.T @ A)
+        stat = float(np.sqrt(max(cov[0, 0], 0.0)))
+    return coef, stat
+
+
+def _loo_rms(h, kmax, q, terms) -> float:
+    """Leave-one-out prediction RMS: each point predicted from a fit to the others."""
+    n_par = 1 + len(terms)
+    errs = []
+    for i in range(len(q)):
+        keep = np.arange(len(q)) != i
+        if keep.sum() < n_par or np.linalg.matrix_rank(_design_any(h[keep], kmax[keep], terms)) < n_par:
+            return float("inf")
+        coef, _ = _fit_any(h[keep], kmax[keep], q[keep], terms)
+        errs.append(q[i] - (_design_any(h[i:i + 1], kmax[i:i + 1], terms) @ coef)[0])
+    return float(np.sqrt(np.mean(np.square(errs))))
+
+
+def extrapolate_ansatz(h: np.ndarray, values: np.ndarray, kappa_max: np.ndarray,
+                       accept_factor: float = 4.0) -> AnsatzExtrapolation:
+    r"""Extrapolate ``h -> 0, kappa_max -> inf`` with several ansaetze (:data:`ANSAETZE`: O(h)
+    cell-kernel errors, O(h^2), the ``h^{1/2}`` of end points ``phi ~ kappa^beta`` with beta near
+    1/2, and ``1/kappa_max^2`` tails or ``1/kappa_max`` for slowly converging moments).
+
+    Fit-quality criterion: the leave-one-out prediction RMS of each ansatz (every point
+    predicted from a fit to the others). The ansatz with the smallest one gives the value; every
+    ansatz within ``accept_factor`` times that RMS is *acceptable*, and the largest difference
+    between an acceptable ansatz's extrapolation and the chosen one is the ansatz spread. The
+    error is the chosen fit's standard error and the spread in quadrature.
+    """
+    h = np.asarray(h, dtype=float)
+    q = np.asarray(values, dtype=float)
+    km = np.asarray(kappa_max, dtype=float)
+    if not (h.shape == q.shape == km.shape) or h.ndim != 1:
+        raise InvalidParameterError("h, values and kappa_max must be 1-D arrays of equal length")
+    if len(np.unique(h)) < 2:
+        raise InvalidParameterError("need at least two grid spacings to extrapolate")
+    vary_k = len(np.unique(km)) >= 2
+    if not np.all(np.isfinite(q)):
+        raise InvalidParameterError(f"cannot extrapolate non-finite values {q.tolist()}")
+    models: dict[str, dict[str, float]] = {}
+    for name, terms in ANSAETZE.items():
+        if not vary_k:  # one cutoff: no kappa_max term can be determined
+            if "kmax1" in terms:
+                continue
+            terms = tuple(t for t in terms if t != "kmax2")
+        if len(q) < len(terms) + 1:
+            continue
+        coef, stat = _fit_any(h, km, q, terms)
+        models[name] = {"value": float(coef[0]), "fit_error": stat,
+                        "loo_rms": _loo_rms(h, km, q, terms) if len(q) >= len(terms) + 2
+                        else float("inf")}
+    finite = {k: m for k, m in models.items() if np.isfinite(m["loo_rms"])}
+    if not finite:
+        if not models:
+            raise InvalidParameterError("too few resolutions for any extrapolation ansatz")
+        # exactly determined: no cross-check possible; the whole step from the finest point
+        name = next(iter(models))
+        step = abs(models[name]["value"] - q[np.argmin(h)])
+        return AnsatzExtrapolation(
+            value=models[name]["value"], error=step, fit_error=0.0, ansatz_spread=step,
+            model=name, accepted=[name], models=models,
+            criterion="exactly determined (too few resolutions to compare ansaetze): "
+                      "error = the whole extrapolation step from the finest point")
+    best = min(finite, key=lambda k: finite[k]["loo_rms"])
+    limit = accept_factor * max(finite[best]["loo_rms"], 1e-15)
+    accepted = [k for k, m in finite.items() if m["loo_rms"] <= limit]
+    spread = max(abs(finite[k]["value"] - finite[best]["value"]) for k in accepted)
+    stat = finite[best]["fit_error"]
+    return AnsatzExtrapolation(
+        value=finite[best]["value"], error=float(np.hypot(stat, spread)), fit_error=stat,
+        ansatz_spread=float(spread), model=best, accepted=accepted, models=models,
+        criterion=f"leave-one-out RMS; ansaetze within {accept_factor:g}x of the best are acceptable",
+    )

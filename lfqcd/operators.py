@@ -111,6 +111,29 @@ def inverse_momentum(basis: ChainBasis, parton: str, sector: int | None = None) 
     return diagonal(basis, vals)
 
 
+def cell_log_mass(basis: ChainBasis, parton: str, sector: int) -> sp.csr_matrix:
+    r"""Log part of the renormalised kinetic mass, ``ln(p / delta p) / p`` (docs/physics.md (R2)).
+
+    ``p = (n - 1/2) delta p`` is the quark's (``parton="quark"``) or dynamic antiquark's
+    momentum and ``delta p`` its own momentum cell (``h`` on the static grid, ``1/K`` in DLCQ),
+    so the value ``ln(n - 1/2) / p`` is the same function of the cell index ``n`` in both bases:
+    that is how the light-light and heavy-light regulators are matched. Multiplied by the
+    self-energy log coefficient it cancels the ``-(c/p) ln(p/delta p)`` divergence of the
+    second-order self-energy of a quark in ``sector``.
+    """
+    if parton == "quark":
+        n, p = basis.quark_mom, basis.kappa_quark()
+    elif parton == "antiquark":
+        if basis.static:
+            raise ValueError("a static source has no kinetic term")
+        n, p = basis.anti_mom, basis.kappa_antiquark()
+    else:
+        raise ValueError(f"unknown parton {parton!r}; use quark or antiquark")
+    vals = np.where((basis.nlinks == sector) & (n > 0),
+                    np.log(np.maximum(n, 1) - 0.5) / np.where(p > 0, p, 1.0), 0.0)
+    return diagonal(basis, vals)
+
+
 # ----------------------------------------------------------------------------------------------
 # longitudinal gluon exchange between colour-adjacent partons (physics.md C.2, C.7)
 
@@ -419,13 +442,13 @@ def _cconj_row(i, args, cols, vals):  # pragma: no cover - numba
 
 
 def charge_conjugation(basis: ChainBasis) -> sp.csr_matrix:
-    """The permutation ``C``: quark <-> antiquark (momenta and helicities), the link path read
-    backwards with every direction reversed. Only for DLCQ (both ends dynamical) bases.
+    """The relabelling permutation ``X``: quark <-> antiquark (momenta and helicities), the link
+    path read backwards with every direction reversed. Only for DLCQ (both ends dynamical) bases.
 
-    The antiquark-end emission and link-swap pieces of the light-light operator are defined as
-    ``C O_quark C^T`` (one implementation of each term); with no spinor phases in ``C`` this is
-    the charge conjugate of physics.md C.4/C.5a up to a product of one-particle helicity phases,
-    which leaves every spectrum unchanged.
+    Charge conjugation on meson chains is ``C = -X`` (docs/physics.md (C1)-(C6): link
+    ``M_r -> M_r^*``, no helicity phase with ``v = C ubar^T``, -1 from fermion reordering), so
+    the antiquark-end emission and link-swap pieces are ``X O_quark X`` (one implementation of
+    each term); pi has ``X = -1`` (C = +), rho ``X = +1`` (C = -).
     """
     if basis.kind != "dlcq":
         raise ValueError("charge conjugation needs a basis with a dynamical antiquark (dlcq)")

@@ -57,6 +57,7 @@ import functools
 import importlib
 import itertools
 import math
+import os
 import re
 import threading
 from collections.abc import Callable, Hashable, Mapping
@@ -148,6 +149,44 @@ class SimulatorSpec:
                 sorted(k for k, v in params.items() if isinstance(v, (int, str)))
             )
         return tuple((name, params.get(name)) for name in names)
+
+
+#: simulators a configuration file may name without an explicit opt-in (see
+#: :func:`check_simulator_allowed`); :func:`register_simulator` adds more from Python
+REGISTERED_SIMULATORS: set[str] = {
+    "heavy_meson.simulator:simulate",
+    "lfqcd.simulator:toy_simulate",
+    "mlsurrogate.al_standin:simulate",
+}
+
+#: environment variable that allows any ``"module:function"`` simulator (like the CLI flag)
+ENV_ALLOW_IMPORT = "LFQCD_ALLOW_SIMULATOR_IMPORT"
+
+
+def register_simulator(ref: str) -> None:
+    """Allow configuration files to name the simulator ``ref`` without an opt-in."""
+    REGISTERED_SIMULATORS.add(ref)
+
+
+def check_simulator_allowed(ref: str, allow_import: bool = False,
+                            key: str = "simulator") -> None:
+    """Refuse a simulator import string that is not registered, unless explicitly allowed.
+
+    A configuration's ``simulator = "module:function"`` imports ``module`` and calls
+    ``function``: running a configuration file from someone else would run their code. The
+    commands therefore accept only :data:`REGISTERED_SIMULATORS` unless the user opts in with
+    ``--allow-simulator-import`` or ``LFQCD_ALLOW_SIMULATOR_IMPORT=1``. (The Python API trusts
+    its caller and does not check.)
+    """
+    if ref in REGISTERED_SIMULATORS:
+        return
+    if allow_import or os.environ.get(ENV_ALLOW_IMPORT, "").strip().lower() in ("1", "true", "yes"):
+        return
+    raise ConfigError(
+        f"{key} {ref!r} is not a registered simulator ({', '.join(sorted(REGISTERED_SIMULATORS))}). "
+        "A 'module:function' simulator imports and runs that code; if you trust this "
+        f"configuration, pass --allow-simulator-import (or set {ENV_ALLOW_IMPORT}=1)"
+    )
 
 
 @functools.lru_cache(maxsize=32)
@@ -385,6 +424,8 @@ __all__ = [
     "Simulator",
     "SimulatorSpec",
     "ToySimulator",
+    "check_simulator_allowed",
     "load_simulator",
+    "register_simulator",
     "toy_simulate",
 ]

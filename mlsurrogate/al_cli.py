@@ -43,6 +43,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="only the final summary")
     parser.add_argument("--dry-run", action="store_true",
                         help="validate the configuration, show the plan; simulate nothing")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing results folder instead of resuming it")
+    parser.add_argument("--allow-simulator-import", action="store_true",
+                        help="allow a simulator that is not registered (runs its code)")
 
 
 def resolve(args: argparse.Namespace) -> object:
@@ -72,9 +76,15 @@ def main(args: argparse.Namespace) -> int:
 
     cfg = resolve(args)
     assert isinstance(cfg, ALConfig)
+    check_feasible(cfg, args.allow_simulator_import)
     if args.dry_run:
         print(dry_run_text(cfg))
         return 0
+    from lfqcd import outdir
+    from mlsurrogate.al_run import ALRun, default_out
+
+    ALRun(cfg)  # names, box corners and an existing folder's configuration, before any write
+    outdir.prepare(default_out(cfg), "al", None, overwrite=args.overwrite)
 
     def echo(msg: str) -> None:
         if not args.quiet:
@@ -84,6 +94,20 @@ def main(args: argparse.Namespace) -> int:
         res = run_active_learning(cfg, echo=echo)
     print(res.summary())
     return 0
+
+
+def check_feasible(cfg: object, allow_simulator_import: bool = False) -> None:
+    """Registered simulator, usable backend, and a candidate pool that fits in memory."""
+    from lfqcd import validate
+    from lfqcd.eigen import check_backend
+    from lfqcd.simulator import check_simulator_allowed
+
+    check_simulator_allowed(cfg.simulator, allow_simulator_import, "[al] simulator")
+    check_backend(cfg.backend, "[al] backend")
+    # coarse: the pool's coordinates plus every member's activations, with temporaries
+    per_candidate = 8 * (4 * len(cfg.box) + 4 * cfg.uncertainty.members * (cfg.model.width + 16))
+    validate.fits_in_memory(cfg.policy.pool_size * per_candidate, "[policy] pool_size",
+                            f"a candidate pool of {cfg.policy.pool_size} points")
 
 
 def dry_run_text(cfg: object) -> str:

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from lfqcd.errors import ConfigError, InvalidParameterError, ResultFileError
+from lfqcd.outdir import MARKER
 from lfqcd.scan.designs import unit_sample
 from lfqcd.scan.keys import canonical_json, plain
 from lfqcd.scan.store import atomic_write_text, config_diff, now_iso
@@ -226,7 +227,7 @@ class ALRun:
     # -- state -----------------------------------------------------------------------------
     def _read_state(self) -> dict[str, Any] | None:
         if not self.state_path.exists():
-            if self.out.exists() and any(self.out.iterdir()):
+            if self.out.exists() and any(p.name != MARKER for p in self.out.iterdir()):
                 raise ConfigError(
                     f"results folder {self.out} exists, is not empty and is not an active-"
                     f"learning run (no al_state.json); choose a new or empty folder with --out"

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from lfqcd import validate as check
 from lfqcd.errors import ConfigError
 from lfqcd.tomlio import read_toml
 from mlsurrogate.arch import MODES, Arch
@@ -147,8 +148,20 @@ class TrainConfig:
             raise ConfigError(f"data.missing must be 'rows' or 'columns', got {d.missing!r}")
         if d.source == "scan" and not d.path:
             raise ConfigError("data.source = 'scan' needs data.path (or --data PATH)")
-        if t.batch_size < 1 or t.lr <= 0 or t.max_epochs < 1:
-            raise ConfigError("train.batch_size >= 1, train.lr > 0 and train.max_epochs >= 1 needed")
+        if d.source == "scan" and not (Path(d.path) / "summary.csv").is_file():
+            raise ConfigError(f"data.path {d.path!r} is not a scan store (no summary.csv)")
+        if not 0 < check.number(d.val_fraction, "data.val_fraction") < 1:
+            raise ConfigError(f"data.val_fraction must be in (0, 1), got {d.val_fraction}")
+        for name, value in asdict(d.synthetic).items():
+            check.number(value, f"data.synthetic.{name}", ge=0)
+        for name in ("n_samples", "d_in", "teacher_width"):
+            check.integer(getattr(d.synthetic, name), f"data.synthetic.{name}", ge=1)
+        check.integer(t.batch_size, "train.batch_size", ge=1)
+        check.number(t.lr, "train.lr", gt=0)
+        check.integer(t.max_epochs, "train.max_epochs", ge=1)
+        for name, value in asdict(self.energy).items():  # energy-model coefficients
+            for v in value if isinstance(value, tuple | list) else (value,):
+                check.number(v, f"energy.{name}", gt=0)
         if p.timeout_s <= 0:
             raise ConfigError(f"parallel.timeout_s must be > 0, got {p.timeout_s}")
         if t.device not in ("auto", "cpu", "cuda"):

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lfqcd.errors import InvalidParameterError
+from lfqcd.signals import stop_requested
 from mlsurrogate.arch import Arch
 from mlsurrogate.config import DataConfig, FitConfig, ModelConfig, TrainConfig
 from mlsurrogate.data import Dataset, Standardizer, read_scan_store, teacher_student
@@ -199,7 +200,8 @@ def fit(
             running += float(loss.detach())
             n_running += 1
             it += 1
-            if it % eval_every == 0 or it == max_iters:
+            stop = stop_requested() and (ctx is None or ctx.world_size == 1)  # Ctrl-C, SIGTERM
+            if it % eval_every == 0 or it == max_iters or stop:
                 val_loss = _broadcast_scalar(
                     evaluate(net, Xv, Yv) if loss_fn is None else _mean_loss(net, Xv, Yv, loss_fn),
                     ctx,
@@ -225,6 +227,8 @@ def fit(
                     res.stopped = "target_loss"
                 elif cfg.patience and bad_evals >= cfg.patience:
                     res.stopped = "early_stopping"
+                if stop:
+                    res.stopped = "interrupted"  # the best state is kept and saved as usual
             if res.stopped or it >= max_iters:
                 break
     if not res.stopped:

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from lfqcd import outdir
 from lfqcd.errors import InvalidParameterError
 
 MODES = ("none", "tensor", "phantom")
@@ -36,6 +37,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init-from", metavar="CKPT",
                         help="start from the weights of a checkpoint of the same architecture")
     parser.add_argument("--quiet", action="store_true", help="no per-evaluation progress lines")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace what the output folder holds instead of resuming it")
 
 
 def resolve_config(args: argparse.Namespace) -> Any:
@@ -143,12 +146,40 @@ def main(args: argparse.Namespace) -> int:
         from lfqcd.errors import ResultFileError
 
         raise ResultFileError(f"checkpoint {args.init_from} does not exist")
+    od = outdir.prepare(cfg.output.dir, "train", outdir.config_hash(cfg.to_dict()),
+                        overwrite=args.overwrite)
+    resume_from = _resume_checkpoint(od) if od.resume else None
+    if resume_from is not None:
+        print(f"resuming from the best checkpoint of the interrupted run: {resume_from}")
+        args.init_from = str(resume_from)
     if nproc == 1:
+        from lfqcd.signals import graceful_stop
         from mlsurrogate.train import run_training
 
-        record = run_training(cfg, None, args.init_from, log=None if args.quiet else print)
+        with graceful_stop():  # Ctrl-C/SIGTERM: finish the step, save the best model, stop
+            record = run_training(cfg, None, args.init_from, log=None if args.quiet else print)
         assert record is not None
     else:
         record = _launch_torchrun(cfg, args)
     print(_summary(record))
+    if record["fit"]["stopped"] == "interrupted":
+        print(f"interrupted: the best model so far is saved in {od.path / 'model.pt'}; "
+              "re-run the same command to resume from it", file=sys.stderr)
+        return 130
     return 0
+
+
+def _resume_checkpoint(od: Any) -> Path | None:
+    """``model.pt`` of an interrupted run in the folder; refuse to redo a finished one."""
+    from lfqcd.errors import OutputFolderError
+
+    try:
+        stopped = json.loads((od.path / "record.json").read_text())["fit"]["stopped"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # no finished record (e.g. killed): train from the start
+    if stopped == "interrupted" and (od.path / "model.pt").is_file():
+        return od.path / "model.pt"
+    raise OutputFolderError(
+        f"--out {od.path} already holds a finished training of this configuration "
+        f"(stopped: {stopped}); pass --overwrite to train again or choose a new folder"
+    )

@@ -49,8 +49,13 @@ def test_cli_run_writes_tables_plots_and_full_record(tmp_path, capsys):
                 "P0", "virial_mismatch"):
         o = res["observables"][key]
         assert len(o["per_resolution"]) == 3 and o["finest"] is not None
-        assert o["error"] >= 0 and "extrapolated" in o
-    assert res["observables"]["lambda_bar"]["extrapolated"] == pytest.approx(0.8, abs=1e-6)
+        assert o["error"] >= 0 and "error_budget" in o
+        b = o["error_budget"]
+        assert {"extrapolation", "calibration", "scheme", "frame", "links_truncation"} <= set(b)
+    assert res["observables"]["lambda_bar"]["value"] == pytest.approx(0.8, abs=1e-6)
+    assert res["renormalization"]["scheme"] == "lambda_bar"
+    assert res["renormalization"]["lambda_bar_is_input"]
+    assert "matching" in res["observables"]["rho2"]["error_budget"]
     tables = res["tables"]
     assert len(tables["isgur_wise"]["xi"]) == 11
     assert len(tables["lcda"]["omega"]) == len(tables["lcda"]["phi_plus"]) > 5
@@ -58,11 +63,16 @@ def test_cli_run_writes_tables_plots_and_full_record(tmp_path, capsys):
     with open(out / "isgur_wise.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 11 and float(rows[0]["xi"]) == pytest.approx(1.0, abs=1e-9)
+    xi = [float(r["xi"]) for r in rows]
+    assert all(a > b for a, b in zip(xi, xi[1:], strict=False))  # monotonically decreasing
+    assert float(rows[0]["xi_longitudinal"]) == pytest.approx(1.0, abs=1e-9)
+    with open(out / "lcda.csv") as f:
+        assert "resolution" in next(csv.reader(f))
     assert "observable" in capsys.readouterr().out
 
 
 def test_unconvergeable_run_says_so_and_keeps_what_it_has(tmp_path, capsys):
-    cfg = SMALL + '[renormalization]\ncondition = "lambda_bar"\ntarget = 40.0\n'
+    cfg = SMALL + '[renormalization]\ncondition = "lambda_bar"\ntarget_GeV = 14.0\n'
     out = tmp_path / "out"
     assert cli_main(["run", str(_write(tmp_path, cfg)), "--out", str(out), "--quiet"]) == 1
     res = json.loads((out / "results.json").read_text())
@@ -77,13 +87,18 @@ def test_unconvergeable_run_says_so_and_keeps_what_it_has(tmp_path, capsys):
         (SMALL + "[couplings]\nmu = -1.0\n", "mu must be >= 0"),
         (SMALL + "[couplings]\ntF = 0.3\n", "unknown key(s) ['tF'] in [couplings]"),
         (SMALL.replace("n_states = 2", "n_states = 2\ncolour = 3"), "unknown key(s) ['colour'] in [run]"),
-        (SMALL + "[units]\nlattice_spacing_fm = 0.5\nG_GeV2 = 0.5\n", "inconsistent units"),
+        (SMALL + "[units]\nlattice_spacing_fm = 0.5\n", "lattice_spacing_fm = 0.5 is inconsistent"),
+        (SMALL + "[units]\nG_GeV2 = 0.5\n", "inconsistent units"),
+        (SMALL.replace("illustrative", "calibrated") + "[couplings]\nmu = 2.0\n",
+         "give [renormalization] m_R_sq"),
+        (SMALL + "[renormalization]\ncondition = \"renormalized_quark\"\n", "needs m_R_sq"),
         (SMALL.replace("[0.5, 8.0]]", "[1.0, 3.0]]"), "resolution too coarse"),
         (SMALL.replace("[0.5, 8.0]]", "[0.3, 8.0]]"), "not a multiple of h"),
         (SMALL + "[renormalization]\ncondition = \"magic\"\n", "unknown renormalisation condition"),
         ("[foo]\nx = 1\n", "unknown section"),
     ],
-    ids=["negative-mu", "unknown-coupling", "unknown-key", "inconsistent-units", "too-coarse",
+    ids=["negative-mu", "unknown-coupling", "unknown-key", "inconsistent-spacing",
+         "inconsistent-units", "override-needs-m_R", "illustrative-has-no-m_R", "too-coarse",
          "kmax-not-multiple", "unknown-condition", "unknown-section"],
 )
 def test_bad_configs_get_specific_messages(tmp_path, capsys, text, message):
@@ -101,8 +116,8 @@ def test_missing_config_file(tmp_path):
 
 def test_default_run_config_is_valid():
     cfg = load_config(ROOT / "runs" / "b_meson_default.toml")
-    assert cfg.renormalization.kind == "lambda_bar" and len(cfg.resolutions) >= 4
-    assert len({r.kappa_max for r in cfg.resolutions}) >= 2  # both limits are extrapolated
+    assert cfg.renormalization.kind == "renormalized_quark" and len(cfg.resolutions) >= 4
+    assert len({r.kappa_max for r in cfg.resolutions}) >= 3  # kappa_max from three cutoffs
     assert config_from_dict({"resolutions": {"ladder": [[0.5, 6.0], [0.4, 6.0]]}}).preset
 
 

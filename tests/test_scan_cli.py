@@ -98,7 +98,8 @@ def _start(cfg: Path, out: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT)]),
            "CI": "true"}
     return subprocess.Popen(
-        [sys.executable, "-m", "lfqcd.cli", "scan", str(cfg), "--out", str(out)],
+        [sys.executable, "-m", "lfqcd.cli", "scan", str(cfg), "--out", str(out),
+         "--allow-simulator-import"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         start_new_session=True,  # its own process group: we signal the driver and its workers
     )

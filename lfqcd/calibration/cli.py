@@ -12,20 +12,20 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lfqcd import __version__
-from lfqcd.errors import ConfigError
+from lfqcd import __version__, outdir
+from lfqcd.calibration.checks import check_values
+from lfqcd.errors import ConfigError, InvalidParameterError
 from lfqcd.tomlio import read_toml
 
-_SCHEMA = {"setup": {"k_total", "p_cov", "t_ratio", "string_h", "string_kappa_max"},
+_SCHEMA = {"setup": {"k_values", "k_holdout", "p_cov", "string_h", "string_kappa_max"},
            "targets": {"sqrt_sigma", "m_pi", "m_rho", "f_pi", "c2", "tol_sigma", "tol_m_pi",
-                       "tol_m_rho", "tol_f_pi", "tol_c2"},
-           "start": {"G", "mu", "m", "m0_sq", "t_F"},
+                       "tol_m_rho", "tol_f_pi", "tol_c2", "tol_degeneracy"},
+           "start": {"G", "mu", "m", "m_R_sq", "t_F", "t_NF"},
            "fit": {"max_nfev"}}
 
 
@@ -36,12 +36,15 @@ def load_calibration_config(path: str | Path) -> dict[str, Any]:
     for sec, val in raw.items():
         if sec not in _SCHEMA:
             raise ConfigError(f"{p}: unknown section [{sec}]; allowed: {', '.join(_SCHEMA)}")
+        if not isinstance(val, dict):
+            raise ConfigError(f"{p}: [{sec}] must be a table, got {val!r}")
         unknown = sorted(set(val) - _SCHEMA[sec])
         if unknown:
             raise ConfigError(f"{p}: unknown key(s) {unknown} in [{sec}]; "
                               f"allowed: {', '.join(sorted(_SCHEMA[sec]))}")
     if set(raw.get("start", {})) != _SCHEMA["start"]:
         raise ConfigError(f"{p}: [start] needs every fit parameter: {', '.join(sorted(_SCHEMA['start']))}")
+    check_values(raw)
     return raw
 
 
@@ -49,6 +52,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="calibration configuration, e.g. runs/calibrate.toml")
     parser.add_argument("--out", default="out/calibration", help="output folder")
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace what --out holds (another command's or config's results)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -56,22 +61,25 @@ def main(args: argparse.Namespace) -> int:
     from lfqcd.calibration.report import calibration_table, write_plots
 
     raw = load_calibration_config(args.config)
-    setup = Setup(**raw.get("setup", {}))
-    targets = Targets(**raw.get("targets", {}))
+    outdir.prepare(args.out, "calibrate", outdir.config_hash(raw), overwrite=args.overwrite)
+    try:
+        setup = Setup(**{k: tuple(v) if isinstance(v, list) else v
+                         for k, v in raw.get("setup", {}).items()})
+        targets = Targets(**raw.get("targets", {}))
+    except (TypeError, InvalidParameterError) as exc:
+        raise ConfigError(f"{args.config}: {exc}") from exc
     cal = Calibrator(setup, targets)
     result = fit(setup, targets, raw["start"], progress=None if args.quiet else print,
-                 max_nfev=int(raw.get("fit", {}).get("max_nfev", 60)), calibrator=cal)
+                 max_nfev=raw.get("fit", {}).get("max_nfev", 200), calibrator=cal)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     record = {"version": __version__, "config": raw, **result.to_dict()}
-    tmp = out / "calibration.json.tmp"
-    tmp.write_text(json.dumps(record, indent=2, default=_json_default))
-    os.replace(tmp, out / "calibration.json")
-    table = calibration_table(result)
-    (out / "calibration.txt").write_text(table + "\n")
-    write_plots(cal, result, out)
+    outdir.write_json(out / "calibration.json", record, default=_json_default)
+    table = calibration_table(json.loads(json.dumps(record, default=_json_default)))
+    outdir.atomic_write_text(out / "calibration.txt", table + "\n")
+    write_plots(cal, record, out)
     print(table)
-    print(f"\nwrote {out}/calibration.json, calibration.txt, dispersion.png, spectrum_vs_tF.png "
+    print(f"\nwrote {out}/calibration.json, calibration.txt, dispersion.png, stability.png "
           f"({result.n_eval} Hamiltonian evaluations, {result.wall_s:.0f} s)")
     return 0 if result.success else 1
 

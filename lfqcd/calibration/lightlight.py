@@ -4,17 +4,20 @@ Light-light operator (DLCQ resolution ``K``, ``P^+ = 1``, fractions ``x``) at to
 momentum ``P_perp`` (units of ``1/a``):
 
 .. math::
-    2P^+P^- = m_0^2\,O^{(0)}_{1/x_q+1/x_{\bar q}} + m^2\,O^{(1)}_{1/x_q+1/x_{\bar q}}
+    2P^+P^- = m_R^2\,O^{(0)}_{1/x_q+1/x_{\bar q}} + c\,O^{(0)}_{\ln(n-1/2)/x}
+              + m^2\,O^{(1)}_{1/x_q+1/x_{\bar q}}
               + \mu^2 O_{1/x_L} + G\,O_C
               + \sum_{T} c_T\,\big(O_T + e^{-iP\cdot s}\circ\,C O_T C^{T}\big)
 
-with ``T`` over the emission (``t_F``, ``t_NF``) and link-swap (``w_FF``, ``w_NN``, ``w_FN``)
-pieces at the quark end and their charge conjugates ``C O_T C^T`` at the antiquark end (one
-implementation of each term, :func:`lfqcd.operators.charge_conjugation`). The same Coulomb,
-kinetic, emission and swap pieces as the heavy-light operator (physics.md D.3) are used; only
-the basis differs (both ends dynamical). ``P_perp`` enters through the Bloch phases of the
-antiquark-end pieces (:func:`lfqcd.operators.antiquark_shift_phases`): the quark-end terms
-leave the antiquark, the chain's reference site, in place.
+with the renormalised sector-0 quark and antiquark masses of docs/physics.md (R2) (the same
+cell-log counterterm as the heavy-light operator, ``c = 4 (t_F^2 + t_NF^2)/m^2``), ``T`` over
+the emission (``t_F``, ``t_NF``) and link-swap (``w_FF``, ``w_NN``, ``w_FN``) pieces at the
+quark end and their charge conjugates ``C O_T C^T`` at the antiquark end (one implementation
+of each term, :func:`lfqcd.operators.charge_conjugation`). The same Coulomb, kinetic, emission
+and swap pieces as the heavy-light operator (docs/physics.md (H1)) are used; only the basis
+differs (both ends dynamical). ``P_perp`` enters through the Bloch phases of the antiquark-end
+pieces (:func:`lfqcd.operators.antiquark_shift_phases`): the quark-end terms leave the
+antiquark, the chain's reference site, in place.
 
 Mesons: the pion is the lowest ``j_z = 0`` state at ``P_perp = 0``; the rho the lowest
 ``j_z = 1`` state (transverse polarisation). ``M^2(P_perp) := 2P^+P^-(P_perp) - P_perp^2``;
@@ -71,7 +74,9 @@ class LightLightModel:
         self.antiquark_end = {k: (C @ v @ C.T).tocsr() for k, v in quark_end.items()}
         self._at_momentum: dict[tuple[float, float], PieceSum] = {}
         self.fixed = {
-            "m0_sq": (s0 @ kin_q).tocsr(),  # C.3, sector-0 kinetic masses (counterterm)
+            "m0_sq": (s0 @ kin_q).tocsr(),  # C.3, sector-0 kinetic masses (m_R^2)
+            # docs/physics.md (R2): cell-log counterterm of quark and antiquark in sector 0
+            "m0_log": (ops.cell_log_mass(b, "quark", 0) + ops.cell_log_mass(b, "antiquark", 0)).tocsr(),
             "m_sq": ((sp.identity(b.dim) - s0) @ kin_q).tocsr(),  # C.3, sector 1
             "mu_sq": ops.inverse_momentum(b, "links"),  # C.3
             "G": ops.coulomb(b),  # C.2, all colour-adjacent pairs
@@ -88,40 +93,65 @@ class LightLightModel:
         return out
 
     @staticmethod
-    def coefficients(c: Couplings, m0_sq: float) -> dict[str, float]:
-        return {"m0_sq": m0_sq, "m_sq": c.m**2, "mu_sq": c.mu**2, "G": c.G, "t_F": c.t_F,
+    def coefficients(c: Couplings, m0_sq: float, m0_log: float = 0.0) -> dict[str, float]:
+        return {"m0_sq": m0_sq, "m0_log": m0_log, "m_sq": c.m**2, "mu_sq": c.mu**2, "G": c.G, "t_F": c.t_F,
                 "t_NF": c.t_NF, "w_FF": c.w_FF, "w_NN": c.w_NN, "w_FN": c.w_FN}
 
     @cached_property
     def _blocks(self) -> dict[float, PieceSum]:
         return {jz: PieceSum(self.pieces(), jz_isometry(self.basis, jz)) for jz in (0.0, 1.0)}
 
-    def spectrum(self, c: Couplings, m0_sq: float, jz: float, n_states: int = 1) -> np.ndarray:
+    def spectrum(self, c: Couplings, m0_sq: float, jz: float, n_states: int = 1,
+                 m0_log: float = 0.0) -> np.ndarray:
         """Lowest ``M^2`` in the ``j_z`` block at ``P_perp = 0`` (``jz`` 0 or 1)."""
         ps = self._blocks[jz]
-        return solve(ps.combine(self.coefficients(c, m0_sq)), n_states).eigenvalues
+        return solve(ps.combine(self.coefficients(c, m0_sq, m0_log)), n_states).eigenvalues
 
-    def ground_state(self, c: Couplings, m0_sq: float) -> tuple[float, np.ndarray]:
+    def ground_state(self, c: Couplings, m0_sq: float, m0_log: float = 0.0
+                     ) -> tuple[float, np.ndarray]:
         """Pion: lowest ``j_z = 0`` eigenpair at rest, vector in the full basis."""
         ps = self._blocks[0.0]
-        res = solve(ps.combine(self.coefficients(c, m0_sq)), 1)
+        res = solve(ps.combine(self.coefficients(c, m0_sq, m0_log)), 1)
         return float(res.eigenvalues[0]), np.asarray(ps.lift(res.eigenvectors))[:, 0]
 
-    def energy(self, c: Couplings, m0_sq: float, p_perp: tuple[float, float]) -> float:
+    @cached_property
+    def exchange(self) -> sp.csr_matrix:
+        """``X``: quark <-> antiquark relabelling with the path reversed; ``C = -X``
+        (docs/physics.md (C1)-(C3)): ``<X> = -1`` means C-parity +, ``+1`` means C-parity -."""
+        return ops.charge_conjugation(self.basis)
+
+    def lowest_with_c_parity(self, c: Couplings, m0_sq: float, jz: float, c_parity: int,
+                             m0_log: float = 0.0, n_search: int = 6) -> tuple[float, float]:
+        """(M^2, <C>) of the lowest ``j_z`` state whose C-parity is ``c_parity`` (+1 or -1)
+        among the lowest ``n_search`` levels; ``nan`` when none of them has it."""
+        ps = self._blocks[jz]
+        n = min(n_search, ps.dim - 1)
+        res = solve(ps.combine(self.coefficients(c, m0_sq, m0_log)), n)
+        vecs = np.asarray(ps.lift(res.eigenvectors))
+        X = self.exchange
+        for k in np.argsort(res.eigenvalues):
+            v = vecs[:, k]
+            cpar = -float(np.real(np.vdot(v, X @ v)) / np.real(np.vdot(v, v)))
+            if abs(cpar - c_parity) < 0.5:
+                return float(res.eigenvalues[k]), cpar
+        return float("nan"), float("nan")
+
+    def energy(self, c: Couplings, m0_sq: float, p_perp: tuple[float, float],
+               m0_log: float = 0.0) -> float:
         """Lowest eigenvalue of ``2P^+P^-`` at ``P_perp`` (full basis: ``j_z`` is broken)."""
         key = (float(p_perp[0]), float(p_perp[1]))
         if key not in self._at_momentum:  # phased pieces built once per momentum (fit loop)
             self._at_momentum[key] = PieceSum(self.pieces(key))
         ps = self._at_momentum[key]
-        return float(solve(ps.combine(self.coefficients(c, m0_sq)), 1).eigenvalues[0])
+        return float(solve(ps.combine(self.coefficients(c, m0_sq, m0_log)), 1).eigenvalues[0])
 
-    def dispersion(self, c: Couplings, m0_sq: float, p: float, diagonal: bool = False
-                   ) -> dict[str, float]:
+    def dispersion(self, c: Couplings, m0_sq: float, p: float, diagonal: bool = False,
+                   m0_log: float = 0.0) -> dict[str, float]:
         """``E(P)``, ``M^2(P) = E(P) - P^2`` and ``c_T^2 = (E(P) - E(0))/P^2`` along an axis
         (or the lattice diagonal) for ``|P_perp| = p``."""
         vec = (p / math.sqrt(2), p / math.sqrt(2)) if diagonal else (p, 0.0)
-        e0 = self.energy(c, m0_sq, (0.0, 0.0))
-        ep = self.energy(c, m0_sq, vec)
+        e0 = self.energy(c, m0_sq, (0.0, 0.0), m0_log)
+        ep = self.energy(c, m0_sq, vec, m0_log)
         return {"E0": e0, "E": ep, "M2": ep - p * p, "c2": (ep - e0) / (p * p)}
 
     def decay_constant(self, vector: np.ndarray) -> float:

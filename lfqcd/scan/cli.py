@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from lfqcd.eigen import check_backend
 from lfqcd.scan.config import EXECUTORS, load_config
 from lfqcd.signals import sigterm_as_interrupt
+from lfqcd.simulator import check_simulator_allowed
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +40,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                           help="never show the progress bar")
     parser.add_argument("--dry-run", action="store_true",
                         help="validate the configuration and show the plan; run nothing")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing results folder instead of resuming it")
+    parser.add_argument("--allow-simulator-import", action="store_true",
+                        help="allow a simulator that is not registered (runs its code)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -62,9 +68,18 @@ def main(args: argparse.Namespace) -> int:
         output_plots=False if args.no_plots else None,
         output_progress=args.progress,
     )
+    check_simulator_allowed(cfg.simulator, args.allow_simulator_import, "[scan] simulator")
+    check_backend(cfg.backend, "[scan] backend")
     if args.dry_run:
         print(dry_run_text(cfg))
         return 0
+    from lfqcd import outdir
+    from lfqcd.scan.points import resolve_points
+    from lfqcd.scan.runner import default_out
+    from lfqcd.simulator import load_simulator
+
+    resolve_points(cfg, load_simulator(cfg.simulator))  # every point valid before any write
+    outdir.prepare(default_out(cfg), "scan", None, overwrite=args.overwrite)
 
     def echo(msg: str) -> None:
         print(msg, file=sys.stderr)

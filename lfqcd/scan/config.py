@@ -3,7 +3,8 @@
 Schema (every table and key is optional except ``[design]``; see ``runs/scan_toy.toml``)::
 
     [scan]
-    simulator = "heavy_meson.simulator:simulate"   # import string "module:function"
+    simulator = "heavy_meson.simulator:simulate"   # "module:function"; the CLI accepts only
+                                # registered simulators unless --allow-simulator-import
     name = "my_scan"            # label used in messages and plot titles
     out = "out/my_scan"         # results folder (CLI --out wins)
     backend = "auto"            # eigensolver backend passed to the simulator

@@ -69,6 +69,7 @@ from typing import Any
 
 from lfqcd.errors import BackendUnavailableError
 from lfqcd.scan.config import ENV_SCHEDULER, ExecutorSpec
+from lfqcd.signals import exit_with_driver
 from lfqcd.threads import pin_threads
 
 
@@ -80,19 +81,22 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def init_worker(n_threads: int = 1) -> None:
+def init_worker(n_threads: int = 1, driver_pid: int | None = None) -> None:
     """Process-pool initializer: pin every thread pool of the worker to ``n_threads``.
 
     Workers also ignore SIGINT and SIGTERM: Ctrl-C (and Slurm's SIGTERM at the time limit)
     reaches the whole process group, and only the driver should react - it saves what is
     finished and then kills the workers - so an interrupted point is never mistaken for a
-    failed one. A worker whose driver died exits after its current point (the task queue
-    closes); SIGKILL stops it at once.
+    failed one. With ``driver_pid`` a worker also exits by itself within a second of its
+    driver's death (even ``kill -9``, see :func:`lfqcd.signals.exit_with_driver`); SIGKILL
+    stops it at once.
     """
     pin_threads(n_threads)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if driver_pid is not None:
+        exit_with_driver(driver_pid)
 
 
 class ScanExecutor(abc.ABC):
@@ -222,7 +226,8 @@ class ProcessExecutor(ConcurrentExecutor):
         n = workers or usable_cores()
         ctx = multiprocessing.get_context(start_method) if start_method else None
         pool = cf.ProcessPoolExecutor(
-            max_workers=n, mp_context=ctx, initializer=init_worker, initargs=(1,)
+            max_workers=n, mp_context=ctx, initializer=init_worker,
+            initargs=(1, os.getpid()),
         )
         super().__init__(pool, "process", n)
 

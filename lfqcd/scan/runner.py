@@ -312,6 +312,8 @@ def run_scan(
         f"{len(tasks)} to run on {st.executor} -> {out}")
     from tqdm.auto import tqdm
 
+    from lfqcd.progress import ProgressLines, use_lines
+
     futures: dict[Any, PointTask] = {}
     n_fail = 0
     broken: BaseException | None = None
@@ -320,8 +322,11 @@ def run_scan(
     try:
         # submit first: a process pool forks its workers here, before tqdm starts a thread
         futures = {ex.submit(run_point, t): t for t in tasks}
+        show_bar = progress_enabled(cfg.output.progress)
         bar = tqdm(total=len(tasks), desc=f"scan {cfg.name}", unit="pt",
-                   disable=not progress_enabled(cfg.output.progress), file=sys.stderr)
+                   disable=not show_bar, file=sys.stderr)
+        lines = (ProgressLines(len(tasks), f"scan {cfg.name}", stream=sys.stderr)
+                 if echo is not None and use_lines(cfg.output.progress, show_bar) else None)
         for fut in ex.as_completed(list(futures)):
             task = futures[fut]
             try:
@@ -339,6 +344,8 @@ def run_scan(
             st.warm += rec.warm_started
             n_fail += oc.status == "failed"
             bar.update(1)
+            if lines is not None:
+                lines.update(1, failed=int(oc.status == "failed"))
             if n_fail:
                 bar.set_postfix(failed=n_fail, refresh=False)
     except KeyboardInterrupt:

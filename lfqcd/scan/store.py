@@ -28,17 +28,17 @@ import io
 import json
 import math
 import os
-import threading
 import time
 import zipfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 from filelock import FileLock
 
 from lfqcd.errors import ConfigError, ResultFileError
+from lfqcd.outdir import MARKER, atomic_write, atomic_write_text, json_finite
 from lfqcd.scan.keys import canonical_json, plain
 
 POINT_FORMAT = "lfqcd-scan-point/1"
@@ -54,25 +54,6 @@ class PointData:
     meta: dict[str, Any]
     observables: dict[str, float]
     arrays: dict[str, np.ndarray]
-
-
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Write ``path`` via a temporary file and ``os.replace`` (never a partial final file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """:func:`atomic_write` for UTF-8 text."""
-    atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
 
 
 def config_diff(old: Any, new: Any, path: str = "", limit: int = 4) -> list[str]:
@@ -127,7 +108,7 @@ class ScanStore:
             return
         meta = self.read_meta()
         if meta is None:
-            if any(self.root.iterdir()):
+            if any(p.name != MARKER for p in self.root.iterdir()):
                 raise ConfigError(
                     f"results folder {self.root} exists, is not empty and is not a scan store "
                     f"(no scan.json); choose a new or empty folder with --out"
@@ -240,17 +221,6 @@ class ScanStore:
         for row in rows:
             writer.writerow([_cell(row.get(c)) for c in columns])
         atomic_write_text(self.summary_path, buf.getvalue())
-
-
-def json_finite(value: Any) -> Any:
-    """Replace NaN/inf by ``None`` so that the manifest is standard JSON."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: json_finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [json_finite(v) for v in value]
-    return value
 
 
 def _cell(value: Any) -> str:
