@@ -11,14 +11,14 @@ helicities. With ``max_links = 2`` or ``3`` (issue 11) the same pieces act on th
 and the terms that exist only with two or more links are added (:mod:`lfqcd.links`,
 docs/physics_links.md), with coefficients from the femtoworm couplings (two-link emission:
 ``w``; pair Coulomb terms: ``G``) and from :class:`lfqcd.links.LinkCouplings` (link potential,
-plaquette). The counterterm (``m_0^2`` and the cell-log ``m0_log``) then acts in every sector
-that can still emit a link (``n < max_links``: they share sector 0's small-momentum log),
-``m^2`` in the last sector (option ``counterterm_sectors="zero"``: sector 0 only). The static antiquark is a pure colour source (HQET at leading order, physics.md
-D.2): it never hops, so the operator has no heavy-quark vertex. ``m_0^2`` is the sector-0
-kinetic mass; with the renormalised light quark (docs/physics.md (R2)) it is
-``m_R^2 + c ln(n - 1/2)`` on the quark's cell ``n`` (pieces ``m0_sq`` and ``m0_log``), otherwise
-a constant tuned per resolution (:mod:`heavy_meson.renormalization`); ``m`` is the sector-1
-kinetic mass.
+plaquette). The counterterm (``m_0^2`` and the cell-log ``m0_log``) then acts in every
+sector that can still emit a link (``n < max_links``: they share sector 0's small-momentum
+log), ``m^2`` in the last sector (option ``counterterm_sectors="zero"``: sector 0 only).
+The static antiquark is a pure colour source (HQET at leading order, physics.md D.2): it never
+hops, so the operator has no heavy-quark vertex. ``m_0^2`` is the sector-0 kinetic mass; with
+the renormalised light quark (docs/physics.md (R2)) it is ``m_R^2 + c ln(n - 1/2)`` on the
+quark's cell ``n`` (pieces ``m0_sq`` and ``m0_log``), otherwise a constant tuned per
+resolution (:mod:`heavy_meson.renormalization`); ``m`` is the sector-1 kinetic mass.
 
 A :class:`HeavyLightModel` builds the basis and every coupling-free piece once per
 :class:`Resolution` (and projects them once onto the requested ``j_z`` block); each coupling

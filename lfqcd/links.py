@@ -408,7 +408,9 @@ def _coul_pair_row(i, args, cols, vals):  # pragma: no cover - numba
             t = find_state(keys, _units_key(nt, hq[i], hqb[i], ut, dt, static))
             if t >= 0:
                 cols[n] = t
-                vals[n] = -h * v * fac / ((a1 + a2) * h) ** 2
+                # the left neighbour meets the pair's left (incoming) colour index, the right
+                # neighbour its right one: opposite charges, opposite signs (C-invariance)
+                vals[n] = (-1.0 if side == 0 else 1.0) * h * v * fac / ((a1 + a2) * h) ** 2
                 n += 1
     # (2) row i lacks the pair: t has a backtracking pair inserted after chain slot q (links
     # p = q, q+1 in t), its momentum taken from the left (slot q) or right (slot q+1) neighbour
@@ -454,7 +456,8 @@ def _coul_pair_row(i, args, cols, vals):  # pragma: no cover - numba
                             t = find_state(keys, _units_key(nt, hq[i], hqb[i], ut, dt, static))
                             if t >= 0:
                                 cols[n] = t
-                                vals[n] = -h * v * fac / ((a1 + a2) * h) ** 2
+                                sgn = -1.0 if side == 0 else 1.0
+                                vals[n] = sgn * h * v * fac / ((a1 + a2) * h) ** 2
                                 n += 1
     return n
 
@@ -465,8 +468,10 @@ def pair_absorption(basis: ChainBasis) -> sp.csr_matrix:
     (coefficient ``G``; link number changes by 2).
 
     .. math::
-        -\,\frac{v(k_1, k_2)\, F_j(k_j, k_j + k_1 + k_2)}{(k_1 + k_2)^2}
+        \mp\,\frac{v(k_1, k_2)\, F_j(k_j, k_j + k_1 + k_2)}{(k_1 + k_2)^2}
 
+    ``-`` when the left neighbour absorbs (it meets the pair's left colour index), ``+`` for
+    the right neighbour (opposite charge): that makes the term charge-conjugation invariant.
     ``F_j`` = 1 for the quark, antiquark and static source, the link factor for a link; a
     static source absorbs the momentum (docs/physics_links.md 2b); grid factor ``h``.
     """
@@ -540,3 +545,19 @@ class LinkCouplings:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def light_light_pieces(basis: ChainBasis) -> dict[str, sp.csr_matrix]:
+    """Multi-link pieces of the light-light (DLCQ) operator: the two-link emission at both
+    ends (the antiquark end as ``C e2 C^T`` with :func:`lfqcd.operators.charge_conjugation`,
+    as the femtoworm light-light operator does for its emission and swap) and the pieces that
+    act inside the chain, which are charge-conjugation symmetric by themselves."""
+    if basis.kind != "dlcq":
+        raise InvalidParameterError("light-light multi-link pieces need a dlcq basis")
+    from lfqcd.operators import charge_conjugation
+
+    C = charge_conjugation(basis)
+    pieces = multi_link_pieces(basis)
+    for name in ("e2_FF", "e2_NN", "e2_FN"):
+        pieces[name] = (pieces[name] + C @ pieces[name] @ C.T).tocsr()
+    return pieces

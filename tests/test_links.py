@@ -166,8 +166,8 @@ def ref_pair_absorption(B: Chain, K: Chain, h: float) -> float:
                 want[j] = rest_k[j] + P
                 is_link = 1 <= j <= K.nl
                 fac = _F(rest_k[j], want[j]) if is_link else 1.0
-            if _same(want, K.k):
-                total -= h * _v(k1, k2) * fac / P**2
+            if _same(want, K.k):  # left neighbour (slot p): -, right neighbour: +
+                total += (-1.0 if j == p else 1.0) * h * _v(k1, k2) * fac / P**2
     return total
 
 
@@ -255,3 +255,18 @@ def test_bad_names_and_kinds():
 
     with pytest.raises(InvalidParameterError, match=r"not on a static pair"):
         links.pair_annihilation(static_pair_basis(0.5, 2.0, n_links=2))
+
+
+def test_light_light_pieces_commute_with_charge_conjugation():
+    basis = tiny("dlcq-K5-3link-spin")
+    C = ops.charge_conjugation(basis)
+    pieces = links.light_light_pieces(basis)
+    for name, A in pieces.items():
+        assert_hermitian(A, name)
+        D = (C @ A @ C.T - A).tocsr()
+        err = np.abs(D.data).max() if D.nnz else 0.0
+        assert err <= eps_tol(np.abs(A.data).max(), basis.dim), f"{name}: [C, O] = {err:.3g}"
+    # the antiquark end adds as many entries as the quark end
+    assert pieces["e2_NN"].nnz == 2 * built("dlcq-K5-3link-spin")["e2_NN"].nnz
+    with pytest.raises(InvalidParameterError, match=r"need a dlcq basis"):
+        links.light_light_pieces(tiny("static-N6-2link"))
