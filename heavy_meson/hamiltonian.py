@@ -7,12 +7,18 @@ r"""The heavy-light femtoworm operator ``H_HQ = 2 Lambda-bar`` (physics.md D.3) 
 
 on the static-source basis with at most one link (the "femtoworm" truncation, physics.md A):
 sector 0 ``|Qbar(0) q(0)>`` and sector 1 ``|Qbar(0) L_r q(a r)>``, all four directions and both
-helicities. The static antiquark is a pure colour source (HQET at leading order, physics.md
-D.2): it never hops, so the operator has no heavy-quark vertex. ``m_0^2`` is the sector-0
-kinetic mass; with the renormalised light quark (docs/physics.md (R2)) it is
-``m_R^2 + c ln(n - 1/2)`` on the quark's cell ``n`` (pieces ``m0_sq`` and ``m0_log``), otherwise
-a constant tuned per resolution (:mod:`heavy_meson.renormalization`); ``m`` is the sector-1
-kinetic mass.
+helicities. With ``max_links = 2`` or ``3`` (issue 11) the same pieces act on the longer chains
+and the terms that exist only with two or more links are added (:mod:`lfqcd.links`,
+docs/physics_links.md), with coefficients from the femtoworm couplings (two-link emission:
+``w``; pair Coulomb terms: ``G``) and from :class:`lfqcd.links.LinkCouplings` (link potential,
+plaquette). The counterterm (``m_0^2`` and the cell-log ``m0_log``) then acts in every
+sector that can still emit a link (``n < max_links``: they share sector 0's small-momentum
+log), ``m^2`` in the last sector (option ``counterterm_sectors="zero"``: sector 0 only).
+The static antiquark is a pure colour source (HQET at leading order, physics.md D.2): it never
+hops, so the operator has no heavy-quark vertex. ``m_0^2`` is the sector-0 kinetic mass; with
+the renormalised light quark (docs/physics.md (R2)) it is ``m_R^2 + c ln(n - 1/2)`` on the
+quark's cell ``n`` (pieces ``m0_sq`` and ``m0_log``), otherwise a constant tuned per
+resolution (:mod:`heavy_meson.renormalization`); ``m`` is the sector-1 kinetic mass.
 
 A :class:`HeavyLightModel` builds the basis and every coupling-free piece once per
 :class:`Resolution` (and projects them once onto the requested ``j_z`` block); each coupling
@@ -37,10 +43,15 @@ from lfqcd.couplings import Couplings
 from lfqcd.eigen import EigResult, solve
 from lfqcd.errors import BasisTooLargeError, InvalidParameterError, ResultFileError
 from lfqcd.hamiltonian import PieceSum
+from lfqcd.links import MULTI_LINK_PIECES, LinkCouplings, multi_link_pieces
 from lfqcd.symmetry import jz_isometry
 
 #: piece name -> coupling that multiplies it (squared where the operator is quadratic)
 PIECES = ("kinetic", "m0_sq", "m0_log", "m_sq", "mu_sq", "G", "t_F", "t_NF", "w_FF", "w_NN", "w_FN")
+#: the largest Fock truncation the model accepts (the basis key layout holds 3 links)
+MAX_MODEL_LINKS = 3
+#: where the counterterm (m0_sq and m0_log) acts (see HeavyLightModel)
+COUNTERTERM_SECTORS = ("emitting", "zero")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,25 +86,43 @@ class Resolution:
         return dataclasses.asdict(self)
 
 
-def estimate_nnz(n_grid: int, max_links: int = 1) -> int:
-    """Nonzeros of all pieces on the full femtoworm basis (dominated by the link swap)."""
+def estimate_nnz(n_grid: int, max_links: int = 1, link_cut: int | None = None) -> int:
+    """Nonzeros of all pieces on the full basis (dominated by the link swap)."""
     if max_links == 0:
         return 2 * n_grid * (n_grid + 3)
-    # sector-1 row with pair total T: swap 8 (T - 1) per piece x 3 pieces, Coulomb ~ N + T,
-    # vertex 2; sector-0 row: Coulomb N, vertex 8 b. Pair totals T = 2..N occur (T - 1) x 8 times.
+    if max_links == 1:
+        # sector-1 row with pair total T: swap 8 (T - 1) per piece x 3 pieces, Coulomb ~ N + T,
+        # vertex 2; sector-0 row: Coulomb N, vertex 8 b. Pair totals T = 2..N occur (T - 1) x 8
+        # times.
+        nnz = 0
+        for T in range(2, n_grid + 1):
+            nnz += 8 * (T - 1) * (3 * 8 * (T - 1) + n_grid + T + 8)
+        nnz += 2 * n_grid * (2 * n_grid)
+        return nnz
+    # per sector-n row, with T = 2 (N + 1)/(n + 2) the mean momentum (in grid units) of two
+    # consecutive partons of a chain: Coulomb N + 2 (static source - first parton) + n T
+    # (other pairs), emission 16 (both ways), swap 3 x 4 T (n >= 1: 4 directions, one
+    # helicity per piece), and for n >= 2 per consecutive link pair 3 T (one potential class,
+    # the plaquette on half the pairs, the s-channel x 4 directions on a quarter); the
+    # n <-> n + 2 terms (two-link emission 3 x 2 helicities, pair absorption 2 per pair,
+    # staple 2) are counted on the longer chain's row and doubled for their transposes.
+    # Measured: 1.3-2.1 x the real count for N = 6..20 at 2 and 3 links.
     nnz = 0
-    for T in range(2, n_grid + 1):
-        nnz += 8 * (T - 1) * (3 * 8 * (T - 1) + n_grid + T + 8)
-    nnz += 2 * n_grid * (2 * n_grid)
+    for n in range(max_links + 1):
+        T = 2.0 * (n_grid + 1) / (n + 2)
+        per_row = (n_grid + 2) + n * T + 16 + (12 * T if n >= 1 else 0)
+        if n >= 2:
+            per_row += (n - 1) * 3 * T + 2 * (6 + 2 * (n - 1) + 2)
+        nnz += int(static_sector_size(n_grid, n, True, link_cut) * per_row)
     return nnz
 
 
 def check_memory(resolution: Resolution, memory_limit: int = DEFAULT_MEMORY_LIMIT,
-                 max_links: int = 1) -> int:
+                 max_links: int = 1, link_cut: int | None = None) -> int:
     """Estimate the bytes needed for the basis and all pieces; refuse above ``memory_limit``."""
     n = resolution.n_grid
-    dim = sum(static_sector_size(n, k) for k in range(max_links + 1))
-    nnz = estimate_nnz(n, max_links)
+    dim = sum(static_sector_size(n, k, True, link_cut) for k in range(max_links + 1))
+    nnz = estimate_nnz(n, max_links, link_cut)
     est = 96 * dim + 2 * 24 * nnz  # pieces (complex, 24 B/nnz) + their block copies
     if est > memory_limit:
         raise BasisTooLargeError(
@@ -142,31 +171,49 @@ class HeavyLightModel:
     resolution : grid spacing and cutoff.
     jz : the ``j_z`` block to work in (``None``: the full basis, all blocks together).
     memory_limit : refuse (with the estimate) resolutions that would need more bytes.
-    max_links : 1 (femtoworm, default) or 0 (zero-link sector only: the heavy-light 't Hooft
-        model through the same pieces and assembly, used for the J.2 checks).
+    max_links : 1 (femtoworm, default), 0 (zero-link sector only: the heavy-light 't Hooft
+        model through the same pieces and assembly, used for the J.2 checks), 2 or 3 (issue 11).
+    link_couplings : couplings of the terms that need two or more links (default all zero;
+        ignored below 2 links).
+    counterterm_sectors : ``"emitting"`` (default): ``m0_sq`` multiplies ``1/kappa_q`` in every
+        sector that can still emit a link (``n < max_links``); ``"zero"``: sector 0 only, ``m^2``
+        in all others. The two agree at ``max_links <= 1``.
+    link_kappa_max : optional cap on the total link momentum of every chain (a multiple of
+        ``h``; see :func:`lfqcd.basis.static_basis`): a stated truncation for 3 links.
     """
 
     def __init__(self, resolution: Resolution, jz: float | None = 0.5,
                  memory_limit: int = DEFAULT_MEMORY_LIMIT, max_links: int = 1,
-                 cache_dir: str | Path | None = None) -> None:
-        if max_links not in (0, 1):
+                 cache_dir: str | Path | None = None,
+                 link_couplings: LinkCouplings | None = None,
+                 counterterm_sectors: str = "emitting",
+                 link_kappa_max: float | None = None) -> None:
+        if counterterm_sectors not in COUNTERTERM_SECTORS:
             raise InvalidParameterError(
-                f"the femtoworm operator has at most one link; max_links={max_links} is not 0 or 1"
+                f"counterterm_sectors={counterterm_sectors!r}; use one of {COUNTERTERM_SECTORS}")
+        self.counterterm_sectors = counterterm_sectors
+        if isinstance(max_links, bool) or max_links not in range(MAX_MODEL_LINKS + 1):
+            raise InvalidParameterError(
+                f"max_links={max_links!r} is not supported: use 0, 1 (femtoworm), 2 or 3"
             )
-        check_memory(resolution, memory_limit, max_links)
+        self.link_couplings = LinkCouplings() if link_couplings is None else link_couplings
+        link_cut = None if link_kappa_max is None else round(link_kappa_max / resolution.h)
+        check_memory(resolution, memory_limit, max_links, link_cut)
         t0 = time.perf_counter()
         self.resolution = resolution
         self.jz = jz
         self.max_links = max_links
         self.basis: ChainBasis = static_basis(resolution.h, resolution.kappa_max,
                                               max_links=max_links, spin=True,
-                                              memory_limit=memory_limit)
+                                              memory_limit=memory_limit,
+                                              link_kappa_max=link_kappa_max)
         self._full_pieces: dict | None = None
         cache = None if cache_dir is None else Path(cache_dir) / self._cache_name()
         if cache is not None and cache.is_file():
             try:
                 self.pieces = PieceSum.load(cache)
-                if set(self.pieces.pieces) != set(PIECES):
+                expected = set(PIECES) | (set(MULTI_LINK_PIECES) if max_links >= 2 else set())
+                if set(self.pieces.pieces) != expected:
                     del self.pieces  # written by another code version: rebuild below
             except ResultFileError:
                 cache.unlink()  # corrupt or truncated: rebuild below
@@ -179,18 +226,26 @@ class HeavyLightModel:
 
     def _cache_name(self) -> str:
         r = self.resolution
+        ct = "" if self.counterterm_sectors == "emitting" else f"_ct{self.counterterm_sectors}"
+        if self.basis.link_cut is not None:
+            ct += f"_lcut{self.basis.link_cut}"
         return (f"femtoworm_h{r.h:.6g}_kmax{r.kappa_max:.6g}_links{self.max_links}_jz{self.jz}"
-                f"_v{__version__}.npz")
+                f"{ct}_v{__version__}.npz")  # coupling free: link couplings do not enter
 
     def full_pieces(self) -> dict:
         """The coupling-free pieces on the full basis (built on first use)."""
         if self._full_pieces is None:
             b = self.basis
+            top = max(self.max_links, 1)  # the last sector: no emission, no counterterm
+            cut = top if self.counterterm_sectors == "emitting" else 1
+            inv = 1.0 / b.kappa_quark()
             self._full_pieces = {
                 "kinetic": ops.light_momentum(b),  # physics.md D.1: kappa_tot
-                "m0_sq": ops.inverse_momentum(b, "quark", sector=0),  # C.3, sector-0 mass
-                "m0_log": ops.cell_log_mass(b, "quark", sector=0),  # docs/physics.md (R2)
-                "m_sq": ops.inverse_momentum(b, "quark", sector=1),  # C.3, sector-1 mass
+                # C.3 + K: the counterterm on sectors n < cut, the renormalised m^2 above
+                "m0_sq": ops.diagonal(b, np.where(b.nlinks < cut, inv, 0.0)),
+                "m0_log": sum((ops.cell_log_mass(b, "quark", sector=n) for n in range(cut)),
+                              start=ops.diagonal(b, np.zeros(b.dim))).tocsr(),  # (R2)
+                "m_sq": ops.diagonal(b, np.where(b.nlinks >= cut, inv, 0.0)),  # C.3
                 "mu_sq": ops.inverse_momentum(b, "links"),  # C.3 link mass
                 "G": ops.coulomb(b),  # C.2 / C.7 (static source, Qbar-L, L-q)
                 "t_F": ops.link_emission(b, helicity_flip=True),  # C.4
@@ -199,6 +254,8 @@ class HeavyLightModel:
                 "w_NN": ops.link_swap(b, "NN"),  # C.5a
                 "w_FN": ops.link_swap(b, "FN"),  # C.5a
             }
+            if self.max_links >= 2:  # issue 11, docs/physics_links.md
+                self._full_pieces.update(multi_link_pieces(b))
         return self._full_pieces
 
     def with_jz(self, jz: float | None) -> HeavyLightModel:
@@ -206,6 +263,8 @@ class HeavyLightModel:
         other = object.__new__(HeavyLightModel)
         other.resolution, other.jz, other.basis = self.resolution, jz, self.basis
         other.max_links = self.max_links
+        other.link_couplings = self.link_couplings
+        other.counterterm_sectors = self.counterterm_sectors
         other._full_pieces = self.full_pieces()
         t0 = time.perf_counter()
         other.pieces = PieceSum(other._full_pieces,
@@ -228,10 +287,14 @@ class HeavyLightModel:
             raise InvalidParameterError(f"sector-0 kinetic mass m0_sq must be finite, got {m0}")
         if not math.isfinite(m0_log):
             raise InvalidParameterError(f"log coefficient m0_log must be finite, got {m0_log}")
-        return {
-            "kinetic": 1.0, "m0_sq": m0, "m0_log": float(m0_log), "m_sq": c.m**2, "mu_sq": c.mu**2, "G": c.G,
+        coeffs = {
+            "kinetic": 1.0, "m0_sq": m0, "m0_log": float(m0_log), "m_sq": c.m**2, "mu_sq": c.mu**2,
+            "G": c.G,
             "t_F": c.t_F, "t_NF": c.t_NF, "w_FF": c.w_FF, "w_NN": c.w_NN, "w_FN": c.w_FN,
         }
+        if self.max_links >= 2:
+            coeffs.update(self.link_couplings.coefficients(c))
+        return coeffs
 
     def hamiltonian(self, couplings: Couplings, m0_sq: float | None = None, device: bool = False,
                     m0_log: float = 0.0):

@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from lfqcd.basis import ChainBasis
+from lfqcd.errors import InvalidParameterError
 
 N_COLOURS = 3  # physics.md 2: sqrt(N_c) in decay constants uses N_c = 3
 
@@ -86,7 +87,8 @@ def momentum_distributions(basis: ChainBasis, c: np.ndarray) -> dict[str, np.nda
 
     ``f~_Q(y) = <delta(y - kappa_tot)>`` and ``f~_q(k) = <delta(k - kappa_q)>`` live on the
     half-odd grid, ``f~_L(k) = <delta(k - kappa_L)>`` on the integer grid (it integrates to
-    ``P_1``). With ``y = M (1 - x_Q)``, ``f_Q(x) dx = f~_Q(y) dy``.
+    ``P_1`` at one link, to the mean link number in general). With ``y = M (1 - x_Q)``,
+    ``f_Q(x) dx = f~_Q(y) dy``.
     """
     w = np.abs(c) ** 2
     n = basis.n_cut
@@ -97,8 +99,10 @@ def momentum_distributions(basis: ChainBasis, c: np.ndarray) -> dict[str, np.nda
     q_idx = basis.quark_mom - 1
     f_Q = np.bincount(tot_idx, weights=w, minlength=n)[:n] / h
     f_q = np.bincount(q_idx, weights=w, minlength=n)[:n] / h
-    s1 = basis.sector_slice(1)
-    f_L = np.bincount(basis.link_mom[s1, 0] - 1, weights=w[s1], minlength=n)[:n] / h
+    f_L = np.zeros(n)
+    for j in range(basis.max_links):  # every link of every chain (integrates to <n_links>)
+        used = basis.nlinks > j
+        f_L += np.bincount(basis.link_mom[used, j] - 1, weights=w[used], minlength=n)[:n] / h
     return {"y": half, "f_Q": f_Q, "k_q": half, "f_q": f_q, "k_L": links, "f_L": f_L}
 
 
@@ -123,14 +127,18 @@ def _impact_moment(basis: ChainBasis) -> np.ndarray:
     r"""``X = e . sum_i kappa_i b_i`` per state with ``e`` the x axis (physics.md E.5).
 
     Sector 0: ``X = 0``; sector 1: ``X = a cos(theta_r) (kappa_L/2 + kappa_q)`` (link at its
-    midpoint, quark one site along ``r``; lattice units ``a = 1``).
+    midpoint, quark one site along ``r``; lattice units ``a = 1``). With more links each link
+    sits at the midpoint of its bond along the path and the quark at the path's end.
     """
     X = np.zeros(basis.dim)
-    s1 = basis.sector_slice(1)
-    theta = 0.5 * np.pi * basis.dirs[s1, 0]
-    kl = basis.link_mom[s1, 0] * basis.h
-    kq = basis.kappa_quark()[s1]
-    X[s1] = np.rint(np.cos(theta)) * (0.5 * kl + kq)
+    x = np.zeros(basis.dim)  # x coordinate of the current site along each path
+    step = np.array([1.0, 0.0, -1.0, 0.0])
+    for j in range(basis.max_links):
+        used = basis.nlinks > j
+        dx = np.where(used, step[basis.dirs[:, j]], 0.0)
+        X += basis.link_mom[:, j] * basis.h * (x + 0.5 * dx)
+        x += dx
+    X += basis.kappa_quark() * x
     return X
 
 
@@ -161,7 +169,8 @@ def all_scalar_observables(
     out["fB_sqrtM"] = decay_constant(basis, c, helicity, G)
     out.update(lcda_moments(basis, c, helicity, G))
     out.update(isgur_wise_moments(basis, c))
-    out["rho2_longitudinal"] = rho2_longitudinal(basis, c)
+    if basis.max_links <= 1:  # the longitudinal-frame xi is written for at most one link
+        out["rho2_longitudinal"] = rho2_longitudinal(basis, c)
     out.update(momentum_sum_rule(basis, c))
     out["virial_mismatch"] = virial_mismatch(basis, c, lambda_bar)
     return out
@@ -178,6 +187,11 @@ def _sector_grids(basis: ChainBasis, c: np.ndarray) -> list[tuple[int, np.ndarra
     ``phi_1[label, a, b]`` on ``kappa_L = (a + 1) h``, ``kappa_q = (b + 1/2) h`` (zero beyond the
     cutoff). ``label`` runs over helicity (and direction) combinations.
     """
+    if basis.max_links > 1:
+        raise InvalidParameterError(
+            f"the longitudinal-frame Isgur-Wise function is implemented for at most one link "
+            f"(basis has max_links = {basis.max_links})"
+        )
     n, h = basis.n_cut, basis.h
     out = []
     s0 = basis.sector_slice(0)

@@ -17,10 +17,12 @@ Two kinds of basis share this module:
 ``dlcq``    the antiquark is dynamical (light-light mesons, 't Hooft model, physics.md C.6/J.2):
             total momentum is fixed, ``sum(a) + b_q + b_qbar = K + 1`` (``P = K h``).
 
-Each state is packed into one ``int64`` key (link number most significant, so Fock sectors are
-contiguous); keys are sorted and looked up with ``np.searchsorted``. Decoded arrays (``nlinks``,
-``dirs``, ``link_mom``, ``quark_mom``, ``anti_mom``, ``hel_q``, ``hel_qbar``) are kept for the
-numba operator kernels. Helicities are stored as bits: 0 = up (+1/2), 1 = down (-1/2).
+Each state is packed into one ``int64`` key (link number most significant, so Fock sectors
+are contiguous; layout below: up to ``MAX_LINKS = 3`` links in 62 bits, momentum labels up to
+4095 for the fermions and the first link, 255 for the second and third); keys are sorted and
+looked up with ``np.searchsorted``. Decoded arrays (``nlinks``, ``dirs``, ``link_mom``,
+``quark_mom``, ``anti_mom``, ``hel_q``, ``hel_qbar``) are kept for the numba operator kernels.
+Helicities are stored as bits: 0 = up (+1/2), 1 = down (-1/2).
 
 Closed-form sector sizes (tested): static sector n has ``4^n * n_h * C(N, n + 1)`` states and
 dlcq sector n has ``4^n * n_h^2 * C(K, n + 1)`` states (``n_h`` = 2 with spin, 1 without).
@@ -37,12 +39,19 @@ import numpy as np
 
 from lfqcd.errors import BasisTooLargeError, InvalidParameterError
 
-#: bit layout of a packed key (most significant first):
-#: nlinks(2) | hel_q(1) | hel_qbar(1) | b_q(MOM) | b_qbar(MOM) | dirs(2 x MAX) | link moms(MOM x MAX)
+#: bit layout of a packed key (most significant first, 62 bits):
+#: nlinks(2) | hel_q(1) | hel_qbar(1) | b_q(12) | b_qbar(12) | dirs(2 x 3) | a_3(8) | a_2(8) | a_1(12)
+#: The fermions and the first link keep the 12-bit fields of the femtoworm layout (momentum
+#: labels up to 4095, as the zero- and one-link resolutions need); the second and third links
+#: get 8 bits (up to 255), which no 2- or 3-link basis that fits in memory reaches.
 MOM_BITS = 12
-MAX_LINKS = 2
+MULTI_MOM_BITS = 8
+MAX_LINKS = 3
 MAX_MOM = (1 << MOM_BITS) - 1
-_DIR_SHIFT = MOM_BITS * MAX_LINKS
+MAX_MOM_MULTI = (1 << MULTI_MOM_BITS) - 1
+_LINK_BITS = np.array([MOM_BITS, MULTI_MOM_BITS, MULTI_MOM_BITS], dtype=np.int64)
+_MOM_SHIFT = np.array([0, MOM_BITS, MOM_BITS + MULTI_MOM_BITS], dtype=np.int64)
+_DIR_SHIFT = int(_LINK_BITS.sum())
 _BQB_SHIFT = _DIR_SHIFT + 2 * MAX_LINKS
 _BQ_SHIFT = _BQB_SHIFT + MOM_BITS
 _HQB_SHIFT = _BQ_SHIFT + MOM_BITS
@@ -64,7 +73,7 @@ def pack_key(nl, hq, hqb, bq, bqb, dirs, moms):  # pragma: no cover - numba
     key |= np.int64(bqb) << _BQB_SHIFT
     for i in range(nl):
         key |= np.int64(dirs[i]) << (_DIR_SHIFT + 2 * i)
-        key |= np.int64(moms[i]) << (MOM_BITS * i)
+        key |= np.int64(moms[i]) << _MOM_SHIFT[i]
     return key
 
 
@@ -98,6 +107,8 @@ class ChainBasis:
     anti_mom: np.ndarray
     hel_q: np.ndarray
     hel_qbar: np.ndarray
+    #: total link momentum cap ``sum(a) <= link_cut`` (None: only the overall cutoff)
+    link_cut: int | None = None
 
     @property
     def dim(self) -> int:
@@ -140,30 +151,25 @@ class ChainBasis:
         return int(find_state(self.keys, np.int64(key)))
 
 
-def static_sector_size(n_cut: int, n_links: int, spin: bool = True) -> int:
-    """Closed-form size of the static-source sector with ``n_links`` links (module docstring)."""
-    return 4**n_links * (2 if spin else 1) * math.comb(n_cut, n_links + 1)
+def static_sector_size(n_cut: int, n_links: int, spin: bool = True,
+                       link_cut: int | None = None) -> int:
+    """Closed-form size of the static-source sector with ``n_links`` links (module docstring).
+
+    ``link_cut``: total link momentum ``sum(a) <= link_cut`` as well (the optional link-momentum
+    truncation); then the count is ``4^n n_h sum_{s=n}^{min(link_cut, N-1)} C(s-1, n-1) (N - s)``
+    (``C(s-1, n-1)`` ways to split ``s`` over ``n`` links, ``N - s`` quark momenta).
+    """
+    n_h = 2 if spin else 1
+    if n_links == 0 or link_cut is None or link_cut >= n_cut - 1:
+        return 4**n_links * n_h * math.comb(n_cut, n_links + 1)
+    count = sum(math.comb(s - 1, n_links - 1) * (n_cut - s)
+                for s in range(n_links, min(link_cut, n_cut - 1) + 1))
+    return 4**n_links * n_h * count
 
 
 def dlcq_sector_size(k_total: int, n_links: int, spin: bool = True) -> int:
     """Closed-form size of the DLCQ sector with ``n_links`` links at resolution ``K``."""
     return 4**n_links * (4 if spin else 1) * math.comb(k_total, n_links + 1)
-
-
-def _compositions(total_max: int, parts: int, exact: bool) -> np.ndarray:
-    """All tuples of ``parts`` positive integers with sum ``<= total_max`` (or ``==`` if exact)."""
-    if parts == 0:
-        return np.zeros((1, 0), dtype=np.int64)
-    out = []
-    for combo in itertools.product(range(1, total_max + 1), repeat=parts - 1):
-        s = sum(combo)
-        if exact:
-            last = total_max - s
-            if last >= 1:
-                out.append((*combo, last))
-        else:
-            out.extend((*combo, last) for last in range(1, total_max - s + 1))
-    return np.array(out, dtype=np.int64).reshape(-1, parts)
 
 
 def _check_spacing(h: float) -> None:
@@ -181,6 +187,11 @@ def _validate(h: float, n_cut: int, max_links: int, what: str) -> None:
         raise InvalidParameterError(
             f"{what}={n_cut} exceeds the {MOM_BITS}-bit momentum field (max {MAX_MOM})"
         )
+    if max_links >= 2 and n_cut > MAX_MOM_MULTI:
+        raise InvalidParameterError(
+            f"{what}={n_cut} exceeds the {MULTI_MOM_BITS}-bit momentum field of the second and "
+            f"third links (max {MAX_MOM_MULTI} with {max_links} links)"
+        )
     if n_cut < max_links + 1:
         raise InvalidParameterError(
             f"{what}={n_cut} is too small for {max_links} link(s): a chain with n links needs "
@@ -188,9 +199,23 @@ def _validate(h: float, n_cut: int, max_links: int, what: str) -> None:
         )
 
 
+#: int64 words per state: the kept key and decoded arrays (6 + 2 MAX_LINKS), plus the row table
+#: the enumeration builds and its sorted copy (2 x (5 + 2 MAX_LINKS)) alive at the peak
+_WORDS_PER_STATE = 6 + 2 * MAX_LINKS + 2 * (5 + 2 * MAX_LINKS)
+
+
 def estimate_bytes(dim: int, nnz: int = 0) -> int:
-    """Memory estimate: 8 decoded/packed int64 arrays per state plus CSR at 16 B/nonzero."""
-    return 8 * 12 * dim + 16 * nnz
+    """Peak memory estimate of building a basis of ``dim`` states (int64 arrays, including the
+    enumeration's transient row table) plus CSR at 16 B/nonzero."""
+    return 8 * _WORDS_PER_STATE * dim + 16 * nnz
+
+
+def sector_sizes(kind: str, n_cut: int, max_links: int, spin: bool = True) -> list[int]:
+    """Closed-form size of every sector ``0..max_links`` (``kind`` ``static`` or ``dlcq``)."""
+    size = {"static": static_sector_size, "dlcq": dlcq_sector_size}.get(kind)
+    if size is None:
+        raise InvalidParameterError(f"unknown basis kind {kind!r}; use static or dlcq")
+    return [size(n_cut, n, spin) for n in range(max_links + 1)]
 
 
 def _check_memory(dim: int, memory_limit: int) -> None:
@@ -204,17 +229,25 @@ def _check_memory(dim: int, memory_limit: int) -> None:
         )
 
 
-def _build(kind: str, h: float, n_cut: int, max_links: int, spin: bool, rows: list) -> ChainBasis:
-    arr = np.array(rows, dtype=np.int64).reshape(-1, 5 + 2 * MAX_LINKS)
-    nl, hq, hqb, bq, bqb = (arr[:, i] for i in range(5))
-    dirs = arr[:, 5 : 5 + MAX_LINKS]
-    moms = arr[:, 5 + MAX_LINKS :]
-    keys = np.array(
-        [pack_key(*(int(v) for v in row[:5]), row[5 : 5 + MAX_LINKS], row[5 + MAX_LINKS :])
-         for row in arr],
-        dtype=np.int64,
-    )
+def _pack_keys(arr: np.ndarray) -> np.ndarray:
+    """Vectorised :func:`pack_key` over rows ``[nl, hq, hqb, bq, bqb, dirs..., moms...]``."""
+    keys = arr[:, 0] << _NL_SHIFT
+    keys |= arr[:, 1] << _HQ_SHIFT
+    keys |= arr[:, 2] << _HQB_SHIFT
+    keys |= arr[:, 3] << _BQ_SHIFT
+    keys |= arr[:, 4] << _BQB_SHIFT
+    for j in range(MAX_LINKS):
+        keys |= arr[:, 5 + j] << (_DIR_SHIFT + 2 * j)
+        keys |= arr[:, 5 + MAX_LINKS + j] << _MOM_SHIFT[j]
+    return keys
+
+
+def _build(kind: str, h: float, n_cut: int, max_links: int, spin: bool, arr: np.ndarray,
+           link_cut: int | None = None) -> ChainBasis:
+    arr = np.ascontiguousarray(arr, dtype=np.int64).reshape(-1, 5 + 2 * MAX_LINKS)
+    keys = _pack_keys(arr)
     order = np.argsort(keys, kind="stable")
+    arr = arr[order]
     return ChainBasis(
         kind=kind,
         h=float(h),
@@ -222,32 +255,62 @@ def _build(kind: str, h: float, n_cut: int, max_links: int, spin: bool, rows: li
         max_links=int(max_links),
         spin=bool(spin),
         keys=keys[order],
-        nlinks=nl[order].copy(),
-        dirs=dirs[order].copy(),
-        link_mom=moms[order].copy(),
-        quark_mom=bq[order].copy(),
-        anti_mom=bqb[order].copy(),
-        hel_q=hq[order].copy(),
-        hel_qbar=hqb[order].copy(),
+        nlinks=arr[:, 0].copy(),
+        dirs=arr[:, 5 : 5 + MAX_LINKS].copy(),
+        link_mom=arr[:, 5 + MAX_LINKS :].copy(),
+        quark_mom=arr[:, 3].copy(),
+        anti_mom=arr[:, 4].copy(),
+        hel_q=arr[:, 1].copy(),
+        hel_qbar=arr[:, 2].copy(),
+        link_cut=link_cut,
     )
 
 
-def _rows(n_cut: int, max_links: int, spin: bool, dynamic_anti: bool) -> list:
+def _composition_array(total: int, parts: int, exact: bool) -> np.ndarray:
+    """All compositions into ``parts`` positive integers, sum ``<= total`` (or ``==``).
+
+    A composition is fixed by its increasing partial sums: ``parts`` distinct cut points in
+    ``1..total`` (``C(total, parts)`` of them), or ``parts - 1`` cut points in ``1..total - 1``
+    with the last partial sum pinned to ``total`` when ``exact``.
+    """
+    if parts == 0:
+        return np.zeros((1, 0), dtype=np.int64)
+    free = parts - 1 if exact else parts
+    hi = total - 1 if exact else total
+    count = math.comb(hi, free) if hi >= free else 0
+    flat = np.fromiter(itertools.chain.from_iterable(itertools.combinations(range(1, hi + 1), free)),
+                       dtype=np.int64, count=count * free)
+    cuts = flat.reshape(count, free)
+    if exact:
+        cuts = np.hstack([cuts, np.full((count, 1), total, dtype=np.int64)])
+    return np.diff(cuts, axis=1, prepend=0)
+
+
+def _rows(n_cut: int, max_links: int, spin: bool, dynamic_anti: bool,
+          link_cut: int | None = None) -> np.ndarray:
+    """Every state as a row ``[nl, hq, hqb, bq, bqb, dirs(MAX_LINKS), moms(MAX_LINKS)]``."""
     hels = (0, 1) if spin else (0,)
-    rows = []
-    pad = [0] * MAX_LINKS
+    blocks = []
     for n in range(max_links + 1):
         parts = n + (2 if dynamic_anti else 1)
-        comps = _compositions(n_cut + (1 if dynamic_anti else 0), parts, exact=dynamic_anti)
-        for path in itertools.product(range(4), repeat=n):
-            for comp in comps:
-                links = list(comp[:n])
-                bq = int(comp[n])
-                bqb = int(comp[n + 1]) if dynamic_anti else 0
-                for hq in hels:
-                    for hqb in hels if dynamic_anti else (0,):
-                        rows.append([n, hq, hqb, bq, bqb, *path, *pad[n:], *links, *pad[n:]])
-    return rows
+        comps = _composition_array(n_cut + (1 if dynamic_anti else 0), parts, exact=dynamic_anti)
+        if link_cut is not None:
+            comps = comps[comps[:, :n].sum(axis=1) <= link_cut]
+        paths = np.array(list(itertools.product(range(4), repeat=n)), dtype=np.int64).reshape(4**n, n)
+        hel_pairs = [(hq, hqb) for hq in hels for hqb in (hels if dynamic_anti else (0,))]
+        n_rows = paths.shape[0] * comps.shape[0] * len(hel_pairs)
+        rows = np.zeros((paths.shape[0], comps.shape[0], len(hel_pairs), 5 + 2 * MAX_LINKS),
+                        dtype=np.int64)
+        rows[..., 0] = n
+        rows[..., 1] = np.array([p[0] for p in hel_pairs])[None, None, :]
+        rows[..., 2] = np.array([p[1] for p in hel_pairs])[None, None, :]
+        rows[..., 3] = comps[None, :, n, None]
+        if dynamic_anti:
+            rows[..., 4] = comps[None, :, n + 1, None]
+        rows[..., 5 : 5 + n] = paths[:, None, None, :]
+        rows[..., 5 + MAX_LINKS : 5 + MAX_LINKS + n] = comps[None, :, None, :n]
+        blocks.append(rows.reshape(n_rows, -1))
+    return np.concatenate(blocks)
 
 
 def static_basis(
@@ -256,11 +319,14 @@ def static_basis(
     max_links: int = 1,
     spin: bool = True,
     memory_limit: int = DEFAULT_MEMORY_LIMIT,
+    link_kappa_max: float | None = None,
 ) -> ChainBasis:
     """Heavy-light basis: static antiquark at the origin, light momenta ``kappa_tot <= kappa_max``.
 
     ``kappa_max / h`` must be an integer ``N`` (physics.md C.7); sector-0 quark momenta are
-    ``(b - 1/2) h``, ``b = 1..N``.
+    ``(b - 1/2) h``, ``b = 1..N``. ``link_kappa_max`` (a multiple of ``h``, optional) also caps
+    the total link momentum of every chain (a truncation that keeps 3 links tractable; every
+    operator on the truncated basis is the principal submatrix of the untruncated one).
     """
     if not (isinstance(kappa_max, float | int) and math.isfinite(kappa_max) and kappa_max > 0):
         raise InvalidParameterError(f"kappa_max must be positive and finite, got {kappa_max!r}")
@@ -277,9 +343,19 @@ def static_basis(
             f"(kappa_max/h = {kappa_max / h:.6g}); the grid of physics.md C.7 needs N = kappa_max/h integer"
         )
     _validate(h, n_cut, max_links, "kappa_max/h")
-    dim = sum(static_sector_size(n_cut, n, spin) for n in range(max_links + 1))
+    link_cut = None
+    if link_kappa_max is not None:
+        link_cut = round(link_kappa_max / h)
+        if (not math.isfinite(link_kappa_max) or link_cut < max(max_links, 1)
+                or abs(link_cut * h - link_kappa_max) > 1e-9 * max(link_kappa_max, h)):
+            raise InvalidParameterError(
+                f"link_kappa_max={link_kappa_max} must be a multiple of h={h} and at least "
+                f"max_links x h = {max(max_links, 1) * h:g}"
+            )
+    dim = sum(static_sector_size(n_cut, n, spin, link_cut) for n in range(max_links + 1))
     _check_memory(dim, memory_limit)
-    return _build("static", h, n_cut, max_links, spin, _rows(n_cut, max_links, spin, False))
+    return _build("static", h, n_cut, max_links, spin,
+                  _rows(n_cut, max_links, spin, False, link_cut), link_cut)
 
 
 def static_pair_basis(
@@ -297,13 +373,14 @@ def static_pair_basis(
     _validate(h, n_cut, n_links - 1 if n_links >= 1 else 0, "kappa_max/h")
     if not 1 <= n_links <= MAX_LINKS:
         raise InvalidParameterError(f"a static pair needs 1..{MAX_LINKS} links, got {n_links}")
-    rows = []
-    pad = [0] * MAX_LINKS
-    for path in itertools.product(range(4), repeat=n_links):
-        for comp in _compositions(n_cut, n_links, exact=False):
-            rows.append([n_links, 0, 0, 0, 0, *path, *pad[n_links:], *comp, *pad[n_links:]])
-    _check_memory(len(rows), memory_limit)
-    return _build("static_pair", h, n_cut, n_links, False, rows)
+    comps = _composition_array(n_cut, n_links, exact=False)
+    paths = np.array(list(itertools.product(range(4), repeat=n_links)), dtype=np.int64)
+    _check_memory(paths.shape[0] * comps.shape[0], memory_limit)
+    rows = np.zeros((paths.shape[0], comps.shape[0], 5 + 2 * MAX_LINKS), dtype=np.int64)
+    rows[..., 0] = n_links
+    rows[..., 5 : 5 + n_links] = paths[:, None, :]
+    rows[..., 5 + MAX_LINKS : 5 + MAX_LINKS + n_links] = comps[None, :, :]
+    return _build("static_pair", h, n_cut, n_links, False, rows.reshape(-1, 5 + 2 * MAX_LINKS))
 
 
 def dlcq_basis(

@@ -14,6 +14,10 @@ by one carries ``sqrt(h)`` and an integral over one momentum becomes ``h * sum``
 Implementation notes: each piece is a numba *row kernel* ``(i, args, cols, vals) -> n`` fed to
 the single assembly path :func:`lfqcd.assembly.build_csr`. Momenta inside kernels are integers
 in half units of ``h``: quark/antiquark ``2b - 1`` (odd), link ``2a`` (even).
+
+The kernels inline :func:`lfqcd.basis.pack_key`; numba's on-disk cache (``cache=True``) only
+watches this file, so after a change of the key layout in ``basis.py`` delete the cached
+``__pycache__/*.nbi`` / ``*.nbc`` files (last layout change: 3 links, 12/8-bit link fields).
 """
 
 from __future__ import annotations

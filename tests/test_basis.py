@@ -22,12 +22,14 @@ import pytest
 from lfqcd.basis import (
     MAX_LINKS,
     MAX_MOM,
+    MAX_MOM_MULTI,
     ChainBasis,
     dlcq_basis,
     dlcq_sector_size,
     estimate_bytes,
     find_state,
     pack_key,
+    sector_sizes,
     static_basis,
     static_sector_size,
 )
@@ -64,10 +66,12 @@ SMALL_BASES: dict[str, BasisSpec] = {
     "static-N8-1link-spin": BasisSpec("static", 8, 1, True),  # h = 0.5, kappa_max = 4
     "static-N7-1link": BasisSpec("static", 7, 1, False, h=0.3),
     "static-N5-2link-spin": BasisSpec("static", 5, 2, True),
+    "static-N5-3link-spin": BasisSpec("static", 5, 3, True),
     "dlcq-K9-0link": BasisSpec("dlcq", 9, 0, False),
     "dlcq-K6-0link-spin": BasisSpec("dlcq", 6, 0, True),
     "dlcq-K6-1link-spin": BasisSpec("dlcq", 6, 1, True),
     "dlcq-K5-2link": BasisSpec("dlcq", 5, 2, False),
+    "dlcq-K5-3link": BasisSpec("dlcq", 5, 3, False),
 }
 
 
@@ -261,8 +265,8 @@ def test_dlcq_resolution_too_small_for_the_links():
                      r"got inf", id="inf-cutoff"),
         pytest.param(dict(h=0.1, kappa_max=0.0), r"kappa_max must be positive and finite, got 0\.0",
                      id="zero-cutoff"),
-        pytest.param(dict(h=0.5, kappa_max=4.0, max_links=3), r"max_links=3 is outside the "
-                     r"supported range 0\.\.2", id="too-many-links"),
+        pytest.param(dict(h=0.5, kappa_max=4.0, max_links=4), r"max_links=4 is outside the "
+                     r"supported range 0\.\.3", id="too-many-links"),
         pytest.param(dict(h=1.0, kappa_max=float(MAX_MOM + 1), max_links=0),
                      r"kappa_max/h=4096 exceeds the 12-bit momentum field \(max 4095\)",
                      id="momentum-field-overflow"),
@@ -293,10 +297,12 @@ def test_basis_too_large_is_refused_with_the_estimate():
 
 
 def test_basis_too_large_is_refused_before_enumeration():
-    # 2 links at N = 4000 would be ~10^11 states: the default limit must refuse it at once
+    # 3 links at N = 250 would be ~10^10 states: the default limit must refuse it at once
     t0 = time.perf_counter()
     with pytest.raises(BasisTooLargeError, match=r"use a coarser grid or a smaller cutoff"):
-        static_basis(0.001, 4.0, max_links=2)
+        static_basis(0.04, 10.0, max_links=3)
+    with pytest.raises(BasisTooLargeError, match=r"use a coarser grid or a smaller cutoff"):
+        static_basis(0.001, 4.0, max_links=1)
     assert time.perf_counter() - t0 < 1.0
 
 
@@ -304,3 +310,77 @@ def test_small_memory_limit_still_allows_small_bases():
     dim = static_sector_size(8, 0) + static_sector_size(8, 1)
     basis = static_basis(0.5, 4.0, 1, memory_limit=estimate_bytes(dim))
     assert basis.dim == dim
+
+
+@pytest.mark.parametrize(
+    ("n_grid", "expected"),
+    [(30, (3.5e3, 1.3e5, 3.6e6)), (48, (9.1e3, 5.6e5, 2.6e7)), (80, (2.5e4, 2.7e6, 2.1e8))],
+)
+def test_cumulative_static_sizes_match_the_issue_table(n_grid, expected):
+    """<= 1, 2, 3 links at kappa_max = 12 (issue 11 table, two significant figures)."""
+    sizes = sector_sizes("static", n_grid, 3)
+    for n_max, want in zip((1, 2, 3), expected, strict=True):
+        got = sum(sizes[: n_max + 1])
+        assert abs(got - want) <= 0.05 * want, (n_max, got, want)
+
+
+def test_sector_sizes_closed_form_matches_a_built_three_link_basis():
+    basis = static_basis(0.5, 3.5, max_links=3)  # N = 7
+    for n, size in enumerate(sector_sizes("static", 7, 3)):
+        sl = basis.sector_slice(n)
+        assert sl.stop - sl.start == size
+    dl = dlcq_basis(7, max_links=3)
+    assert dl.dim == sum(sector_sizes("dlcq", 7, 3))
+
+
+def test_sector_sizes_bad_kind():
+    with pytest.raises(InvalidParameterError, match=r"unknown basis kind 'pair'; use static or dlcq"):
+        sector_sizes("pair", 8, 1)
+
+
+def test_key_layout_holds_three_links_at_the_largest_momenta():
+    dirs = np.array([3, 2, 1], dtype=np.int64)
+    top = np.array([MAX_MOM, MAX_MOM_MULTI, MAX_MOM_MULTI], dtype=np.int64)
+    key = pack_key(3, 1, 1, MAX_MOM, MAX_MOM, dirs, top)
+    assert 0 < key < 2**63
+    # every field is independent: lowering any one label by one changes the key by its weight
+    seen = {int(key)}
+    for j in range(3):
+        m = top.copy()
+        m[j] -= 1
+        seen.add(int(pack_key(3, 1, 1, MAX_MOM, MAX_MOM, dirs, m)))
+    for args in ((3, 0, 1, MAX_MOM, MAX_MOM), (3, 1, 0, MAX_MOM, MAX_MOM),
+                 (3, 1, 1, MAX_MOM - 1, MAX_MOM), (3, 1, 1, MAX_MOM, MAX_MOM - 1),
+                 (2, 1, 1, MAX_MOM, MAX_MOM)):
+        seen.add(int(pack_key(*args, dirs, top)))
+    assert len(seen) == 9
+
+
+def test_multi_link_momentum_field_limit():
+    with pytest.raises(InvalidParameterError, match=r"kappa_max/h=256 exceeds the 8-bit momentum "
+                       r"field of the second and third links \(max 255 with 2 links\)"):
+        static_basis(1.0, 256.0, max_links=2)
+    assert dlcq_basis(255, max_links=0).dim == 255 * 4
+
+
+@pytest.mark.parametrize("link_cut", [3, 4, 5, 6, 9])
+def test_link_momentum_truncation_sizes_and_states(link_cut):
+    h, n_cut = 0.5, 7
+    basis = static_basis(h, n_cut * h, max_links=3, link_kappa_max=link_cut * h)
+    assert basis.link_cut == link_cut
+    assert np.all(basis.link_mom.sum(axis=1) <= link_cut)
+    for n in range(4):
+        sl = basis.sector_slice(n)
+        assert sl.stop - sl.start == static_sector_size(n_cut, n, True, link_cut), n
+    # the truncation removes exactly the states above the cap
+    full = static_basis(h, n_cut * h, max_links=3)
+    keep = full.link_mom.sum(axis=1) <= link_cut
+    np.testing.assert_array_equal(full.keys[keep], basis.keys)
+
+
+def test_link_momentum_truncation_bad_input():
+    with pytest.raises(InvalidParameterError, match=r"link_kappa_max=0\.75 must be a multiple of "
+                       r"h=0\.5 and at least max_links x h = 1"):
+        static_basis(0.5, 3.5, max_links=2, link_kappa_max=0.75)
+    with pytest.raises(InvalidParameterError, match=r"at least max_links x h = 1\.5"):
+        static_basis(0.5, 3.5, max_links=3, link_kappa_max=1.0)

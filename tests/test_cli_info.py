@@ -79,3 +79,36 @@ def test_version_flag(capsys):
         main(["--version"])
     assert exc.value.code == 0
     assert capsys.readouterr().out.strip() == f"lfqcd {lfqcd.__version__}"
+
+
+def test_info_prints_basis_sizes_per_sector(capsys):
+    assert main(["info", "--h", "0.4", "--kappa-max", "12", "--max-links", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "basis static h=0.4 kappa_max=12 (N=30), max_links = 3" in out
+    assert "sector 2:        129,920 states   (<= 2 links: 133,460)" in out
+    assert "sector 3:      3,507,840 states   (<= 3 links: 3,641,300)" in out
+
+
+def test_info_basis_sizes_json_and_dlcq(capsys):
+    assert main(["info", "--K", "12", "--max-links", "2", "--json"]) == 0
+    table = json.loads(capsys.readouterr().out)
+    assert table["sectors"] == [48, 1056, 14080]
+    assert table["total"] == 15184
+
+
+def test_info_basis_sizes_bad_input(capsys):
+    assert main(["info", "--h", "0.4", "--max-links", "3"]) == 2
+    assert "basis sizes need --h and --kappa-max" in capsys.readouterr().err
+    assert main(["info", "--K", "12", "--max-links", "4"]) == 2
+    assert "max_links=4 is outside the supported range 0..3" in capsys.readouterr().err
+
+
+def test_info_basis_sizes_with_a_link_momentum_cap(capsys):
+    from lfqcd.basis import static_basis
+
+    assert main(["info", "--h", "0.5", "--kappa-max", "3.5", "--max-links", "3",
+                 "--link-kappa-max", "2.0", "--json"]) == 0
+    table = json.loads(capsys.readouterr().out)
+    assert table["total"] == static_basis(0.5, 3.5, max_links=3, link_kappa_max=2.0).dim
+    assert main(["info", "--K", "8", "--link-kappa-max", "2.0"]) == 2
+    assert "--link-kappa-max applies to static bases" in capsys.readouterr().err

@@ -1,0 +1,64 @@
+"""links_convergence: a tiny ladder writes the CSV with one row per (resolution, max_links),
+probabilities summing to one and P2 > 0 beyond the femtoworm (issue 11 "Done means")."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from heavy_meson.links_convergence import LinksConfig, main
+from lfqcd.errors import InvalidParameterError
+
+
+def _write(path, body: str):
+    path.write_text(body)
+    return path
+
+
+TINY = """
+[couplings]
+preset = "illustrative"
+[truncation]
+max_links = [1, 2]
+[resolution]
+h = [1.0, 0.8]
+kappa_max = [5.0, 4.0]
+[renormalization]
+lambda_bar_GeV = 0.3
+counterterm_sectors = ["emitting", "zero"]
+"""
+
+
+def test_tiny_ladder_writes_the_csv(tmp_path):
+    cfg = _write(tmp_path / "links.toml", TINY)
+    assert main([str(cfg), "--out", str(tmp_path / "out")]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "out" / "links_convergence.csv")))
+    keys = [(r["counterterm_sectors"], int(r["max_links"]), float(r["h"])) for r in rows]
+    assert keys == [(ct, n, h) for ct in ("emitting", "zero") for n in (1, 2) for h in (1.0, 0.8)]
+    # the two counterterm placements agree at one link
+    for i in (0, 1):
+        assert abs(float(rows[i]["rho2"]) - float(rows[4 + i]["rho2"])) < 1e-8
+    for r in rows:
+        P = [float(r[f"P{n}"]) for n in range(4)]
+        assert abs(sum(P) - 1.0) < 1e-10
+        assert abs(float(r["lambda_bar_GeV"]) - 0.3) < 1e-5  # the renormalisation condition
+        assert (P[2] > 0) == (int(r["max_links"]) >= 2)
+        assert float(r["rho2_err"]) >= 0
+    assert (tmp_path / "out" / "links_convergence.png").stat().st_size > 0
+    assert (tmp_path / "out" / "links_convergence.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("[resolution]\nh = [1.0]\n", r"\[resolution\] needs equal-length lists"),
+        (TINY.replace("max_links = [1, 2]", "max_links = [4]"), r"max_links must list 0\.\.3"),
+        (TINY + "[links]\nlam_X = 1.0\n", r"\[links\]"),
+        (TINY + "[extra]\n", r"unknown section\(s\) \['extra'\]"),
+        (TINY.replace('"zero"]', '"all"]'), r"counterterm_sectors must be among"),
+    ],
+)
+def test_bad_config(tmp_path, body, message):
+    with pytest.raises(InvalidParameterError, match=message):
+        LinksConfig.from_toml(_write(tmp_path / "bad.toml", body))
