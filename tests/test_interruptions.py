@@ -86,7 +86,7 @@ def test_checkpoint_of_another_config_is_not_reused(tmp_path):
     out = tmp_path / "o"
     with pytest.raises(KeyboardInterrupt):
         run(cfg, out, progress=StopAfter(1))
-    other = config_from_dict({**TINY, "renormalization": {"target": 0.9}})
+    other = config_from_dict({**TINY, "renormalization": {"target_GeV": 0.9 * 0.35}})  # 1/a = 0.35 GeV
     lines = StopAfter()
     run(other, out, progress=lines)
     assert not [x for x in lines.lines if "reused" in x]

@@ -214,7 +214,8 @@ class Calibrator:
             d = pred["per_K"].get(k) or self.at_k(theta, k)
             dev = max(abs(d["M2_pi"] - pred["M2_pi"]), abs(d["M2_rho"] - pred["M2_rho"]))
             rows.append({
-                "K": k, "role": "fit" if k in self.setup.k_values else "held-out",
+                "K": k, "role": ("fit" if k in self.setup.k_values else
+                                 "held-out" if k > max(self.setup.k_values) else "coarser"),
                 "M2_pi": d["M2_pi"], "M2_rho": d["M2_rho"], "M2_rho_jz0": d["M2_rho_jz0"],
                 "m_pi_GeV": _signed_sqrt(d["M2_pi"]) * inv_a,
                 "m_rho_GeV": _signed_sqrt(d["M2_rho"]) * inv_a,
