@@ -194,6 +194,7 @@ class RunResult:
                 "m_R_sq": cond.m_R_sq,
                 "log_coefficient": cond.log_coefficient_for(self.config.couplings),
                 "note": RENORMALIZATION_NOTES[cond.kind],
+                "lambda_bar_trend": lambda_bar_trend(self.ok),
             },
             "resolutions": [r.to_dict() for r in self.per_resolution],
             "observables": {
@@ -224,6 +225,26 @@ RENORMALIZATION_NOTES = {
     "fixed": "Constant sector-0 kinetic mass m0_sq given explicitly.",
     "none": "No counterterm (m0 = m): shows the small-momentum divergence.",
 }
+
+
+def lambda_bar_trend(done: list[ResolutionResult]) -> dict[str, Any] | None:
+    """Slope of Lambda-bar against ln(1/h) at the cutoff with the most grid spacings: with one
+    renormalised quark it should be consistent with zero (docs/physics.md (R6)); a residual
+    slope is a log the counterterm does not remove (least squares, standard error)."""
+    by_k: dict[float, list[ResolutionResult]] = {}
+    for r in done:
+        by_k.setdefault(r.resolution.kappa_max, []).append(r)
+    k, rs = max(by_k.items(), key=lambda kv: len(kv[1])) if by_k else (None, [])
+    if len(rs) < 3:
+        return None
+    x = np.log(1.0 / np.array([r.resolution.h for r in rs]))
+    y = np.array([r.scalars["lambda_bar"] for r in rs])
+    A = np.stack([np.ones_like(x), x], axis=1)
+    coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+    resid = y - A @ coef
+    cov = float(resid @ resid) / max(len(y) - 2, 1) * np.linalg.inv(A.T @ A)
+    return {"kappa_max": k, "slope_per_ln_inv_h": float(coef[1]),
+            "error": float(np.sqrt(cov[1, 1])), "units": "lattice units per unit ln(1/h)"}
 
 
 def _scale_budget(b: dict[str, Any], f: float) -> dict[str, Any]:

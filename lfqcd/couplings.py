@@ -146,8 +146,15 @@ def couplings_from_fit(values: tuple[float, ...] | list[float]) -> tuple[Couplin
 
 
 #: `lfqcd calibrate runs/calibrate.toml` result (CALIBRATION_PARAMS order) and its covariance
-_CAL_FIT = (2.262629, 2.443760, 1.395401, 18.6469, 1.898788, 2.848182)
-_CAL_COV = tuple(tuple(0.0 for _ in range(6)) for _ in range(6))
+_CAL_FIT = (2.202987, 2.264335, 1.345002, 13.713984, 1.406556, 2.312226)
+_CAL_COV = (
+    (0.136479, 0.146545, 0.0880022, 0.77074, 0.101149, 0.203499),
+    (0.146545, 0.159989, 0.0957801, 0.830163, 0.109801, 0.220295),
+    (0.0880022, 0.0957801, 0.0576307, 0.508546, 0.0662737, 0.132969),
+    (0.77074, 0.830163, 0.508546, 4.96066, 0.605762, 1.20553),
+    (0.101149, 0.109801, 0.0662737, 0.605762, 0.0774622, 0.154725),
+    (0.203499, 0.220295, 0.132969, 1.20553, 0.154725, 0.310077),
+)
 _CAL_SQRT_SIGMA = 0.44
 _CALIBRATED, _CAL_M_R_SQ = couplings_from_fit(_CAL_FIT)
 _CAL_INV_A_GEV = math.sqrt(2 * _CAL_SQRT_SIGMA**2 / math.pi / _CALIBRATED.G)  # sqrt(G_phys / G)
@@ -170,7 +177,11 @@ PRESETS: dict[str, Preset] = {
             "dispersion relation along the axis and the diagonal and the rho's j_z = 0/1 "
             "degeneracy, every light-light observable extrapolated in 1/K over K = 12, 16, 20; "
             "link swaps Lagrangian-consistent with m_V = m; self-energy log coefficient "
-            "c = 4 (t_F^2 + t_NF^2)/m^2. INTERIM"
+            "c = 4 (t_F^2 + t_NF^2)/m^2. "
+            "Fit status: success=False (The maximum number of function evaluations is exceeded.); "
+            "residuals/tol sigma_T/sigma_L -1.82, m_pi -0.04, m_rho +3.31, f_pi +1.91, c_T^2 axis "
+            "+0.32, c_T^2 diagonal +0.38, rho jz=0/1 +3.32; a = 0.8343 fm; resolution stability NOT "
+            "met (max |M^2(K) - M^2(inf)|/m_rho^2 = 0.098 over the fit K)."
         ),
     ),
     "illustrative": Preset(
