@@ -1,5 +1,5 @@
 """Active learning vs random and Sobol'-continuation sampling at equal simulation budget (issues
-7, 13; spec active_learning.md 10.1). Prints a table per simulator and saves learning-curve PNGs.
+7, 13; results in docs/al_heavy4.md). Prints a table per simulator and saves learning-curve PNGs.
 
     python benchmarks/al_vs_random.py --quick                  # 4-D heavy meson, 2 seeds, minutes
     python benchmarks/al_vs_random.py --simulator heavy4 --seeds 4 --arms al random sobol

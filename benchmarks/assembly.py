@@ -10,7 +10,7 @@ For three resolutions of the static-source basis (one link, spin; ``kappa_max = 
 3. the ``j_z = +1/2`` block: isometry construction and projection of all pieces (``V^H O V``),
    and the cost of one coupling point (``PieceSum.combine``);
 4. the eigensolve of the lowest 4 states of the block with the illustrative couplings
-   (``m_0^2 = 1.64``, physics.md K) by backend: dense (when the block is small enough), scipy,
+   (``m_0^2 = 1.64``, docs/physics.md section 6) by backend: dense (when the block is small enough), scipy,
    primme (if installed), cupy (if a GPU is usable), with the ratio to scipy from the same run
    and the largest eigenvalue difference to scipy.
 
@@ -41,7 +41,7 @@ from lfqcd.hamiltonian import PieceSum
 from lfqcd.symmetry import jz_isometry
 from lfqcd.threads import pin_threads
 
-M0_SQ = 1.64  # sector-0 counterterm of the physics.md K example (Lambda-bar ~ 0.8 at h = 0.4)
+M0_SQ = 1.64  # sector-0 counterterm of the docs/physics.md section 6 example (Lambda-bar ~ 0.8 at h = 0.4)
 
 PIECES: dict[str, Callable[[ChainBasis], Any]] = {
     "kinetic": ops.light_momentum,

@@ -5,7 +5,7 @@
                                             [--plot out/bench/phantom_projection.png]
 
 Nothing here is measured on GPUs: every time and energy of the projection is the cost model of
-phantom.md 3 (the one in mlsurrogate/costmodel.py, whose FLOP counts this script reproduces
+the analytic cost model (the one in mlsurrogate/costmodel.py, whose FLOP counts this script reproduces
 GEMM by GEMM and checks) evaluated with the published numbers of one named system, NVIDIA DGX
 H100 (8 x H100 SXM5 per node, NVLink 4 inside a node, one 400 Gb/s InfiniBand NDR port per GPU
 between nodes), plus a few stated assumptions. Every such number is labelled "modeled".
@@ -18,7 +18,7 @@ Time of one hidden layer, per rank and training iteration (forward + backward), 
 with ring all-gather (forward) and reduce-scatter (backward) of a per-rank chunk ``b*m*s``
 bytes for TP-A and ``b*k*s`` for PP; ``beta``/``alpha`` are NVLink's for p <= 8 (one node) and
 the per-GPU InfiniBand port's beyond (the ring is as slow as its slowest link).
-Energy (phantom.md 3.2): ``E = sum_ranks(eps_F F + eps_B B) + p P_static T``.
+Energy (mlsurrogate/costmodel.py): ``E = sum_ranks(eps_F F + eps_B B) + p P_static T``.
 
 Calibration of the CPU analogue: the same time model, with (1/throughput, per-GEMM overhead,
 per-step latency, 1/bandwidth) fitted by non-negative least
@@ -90,12 +90,12 @@ ASSUMED = {
     "eps_byte_j": (50e-12, (10e-12, 200e-12), "dynamic energy per byte sent (link + NIC + switch)"),
     "batch_rows": (4096, (4096, 4096), "rows b per iteration and model replica"),
     "bytes_per_element": (2, (2, 2), "bf16 activations and weights"),
-    "ghosts_k": (16, (16, 16), "ghost neurons per rank and layer (phantom.md 3 examples)"),
+    "ghosts_k": (16, (16, 16), "ghost neurons per rank and layer (cost-model examples)"),
 }
 
 
 def gpu_coefficients() -> tuple[EnergyCoefficients, dict[str, float]]:
-    """phantom.md 3.2 coefficients from the published numbers and the assumptions above.
+    """Energy-model coefficients from the published numbers and the assumptions above.
 
     eps_F = (TDP - idle) / (eff * peak): the dynamic energy of one FLOP at the sustained rate;
     P_static = idle + node_share * (node max power - 8 TDP) / 8 (CPUs, NICs, switches, fans)."""
@@ -130,7 +130,7 @@ def hidden_gemms(mode: str, b: int, n: int, p: int, k: int) -> list[tuple[int, i
     m = n // p
     if mode == "tensor":  # z = H W_r^T ; dW_r = dz^T H ; dH = dz W_r
         return [(b, n, m), (m, b, n), (b, m, n)]
-    g = (p - 1) * k  # PP, phantom.md 1.4-1.5
+    g = (p - 1) * k  # PP, mlsurrogate/parallel/phantom.py
     shapes = [(b, m, k), (b, m, m), (b, g, m),  # g_r = h C^T ; h A^T ; G D^T
               (b, m, g), (m, b, m), (m, b, g),  # dP = dz D ; dA ; dD
               (k, b, m), (b, m, m), (b, k, m)]  # dC ; dz A ; dg C
@@ -373,7 +373,7 @@ def main() -> None:
     print("| quantity | value | band | meaning |\n|---|---|---|---|")
     for key, (val, band, what) in ASSUMED.items():
         print(f"| {key} | {val:g} | {band[0]:g}-{band[1]:g} | {what} |")
-    print("\nEnergy coefficients (phantom.md 3.2), DERIVED:\n")
+    print("\nEnergy-model coefficients, DERIVED:\n")
     for row in coeffs.table():
         print(f"  {row['coefficient']} = {row['value']:.3g} {row['units']} "
               f"(band {row['range'][0]:.3g}-{row['range'][1]:.3g})")

@@ -8,14 +8,14 @@
     between two dist.barrier() calls, taken in 4 rounds interleaved over the configurations
     of the same p so that other load on the machine hits TP and PP alike), GEMM FLOPs per
     rank counted with FlopCounterMode, bytes sent per rank counted by the collective wrappers
-    (both checked against the analytic model of phantom.md 3), and the modeled energy per
-    iteration (phantom.md 3.2); reported as PP/TP ratios next to the formula ratios
+    (both checked against the analytic model of mlsurrogate/costmodel.py), and the modeled energy per
+    iteration (mlsurrogate/costmodel.py); reported as PP/TP ratios next to the formula ratios
     1/p + kp/n and k/m.
 (b) Equal loss over >= 4 seeds (model initialisation and batch order; --seeds): the synthetic
     teacher-student task of runs/train_phantom.toml. The TP baseline (n=1024, p=4) trains for
     a fixed budget; the target ℓ* is 1.1 x the median over seeds of its best held-out MSE.
     Every other run (TP p=2, PP at p=4 and p=2, a smaller PP model at p=2, and the baselines
-    of phantom.md 6.4(c): a dense single-process model of the TP width, a dense single-process
+    of the comparison protocol: a dense single-process model of the TP width, a dense single-process
     model with as many parameters as PP p=2, and that model data-parallel (DDP) on 2 ranks)
     trains until its held-out MSE reaches ℓ* (or twice the budget); reported per row: seeds
     that reached ℓ*, mean ± standard error of iterations, training time (sum of step times,
@@ -25,7 +25,7 @@
 
 Every rank runs with one thread; ranks are fork-started gloo processes on this machine. With
 p = 4 on a 2-core machine the ranks share cores, so times are functional evidence only
-(phantom.md 7.3); FLOP and byte counts are the transferable results. No energy counter exists
+(see docs/phantom_scaling.md); FLOP and byte counts are the transferable results. No energy counter exists
 here, so energies are *modeled* with the coefficient table printed below the tables.
 """
 
@@ -468,7 +468,7 @@ def main() -> None:
         print(f"\n(b) Equal loss: teacher-student data ({n_samples} samples, 80/20 split), b=128, "
               "Adam lr 1e-3, validation every 25 iterations.\n")
         print(table_b(results["equal_loss"]))
-    print("\nModeled-energy coefficients (phantom.md 3.2):\n")
+    print("\nModeled-energy coefficients:\n")
     print(coefficient_table())
     print(f"\nTotal benchmark time {time.perf_counter() - t0:.0f} s.")
     if args.json:

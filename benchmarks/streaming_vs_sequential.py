@@ -1,5 +1,5 @@
 """Streaming (simulate while training) vs sequential active learning: wall time to the same
-held-out error (issue 7; spec active_learning.md 10.2). Prints a table, saves a PNG.
+held-out error (issue 7). Prints a table, saves a PNG.
 
     python benchmarks/streaming_vs_sequential.py                     # stand-in sweep + heavy
     python benchmarks/streaming_vs_sequential.py --setups standin_0.1 --seeds 5

@@ -1,9 +1,9 @@
-"""The static heavy-light 't Hooft table of physics.md J.2 from the public lfqcd API.
+"""The static heavy-light 't Hooft table of docs/physics.md section 10 from the public lfqcd API.
 
 Solves ``2 Lambda-bar phi = [k + m^2/k] phi + G int dk' [phi(k) - phi(k')]/(k - k')^2`` (G = 1) on
 a ladder of grid spacings, extrapolates the binding energies to h -> 0 and prints them next to the
-J.2 reference values, together with ``int phi dk`` (tail-corrected) and ``m/lambda_B`` (exactly 1
-for the ground state). About 7 s with the default ladder on a laptop core.
+reference values (docs/physics.md section 10), together with ``int phi dk`` (tail-corrected)
+and ``m/lambda_B`` (exactly 1 for the ground state). About 7 s with the default ladder on a laptop core.
 
     python examples/thooft_spectrum.py [--h 0.04 0.02 0.01] [--kappa-max 20]
 """
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     kmax = args.kappa_max
     print(f"static heavy-light 't Hooft model, G = 1, kappa_max = {kmax:g}, h = {hs.tolist()} -> 0")
     print(f"{'m':>4} {'Lbar_0':>16} {'Lbar_1':>16} {'Lbar_2':>16} {'int phi':>8} {'m/lam_B':>8}"
-          f"   J.2: Lbar_0, Lbar_1, Lbar_2, int phi")
+          f"   ref: Lbar_0, Lbar_1, Lbar_2, int phi")
     for m, ref in J2.items():
         lam = []
         for h in hs:

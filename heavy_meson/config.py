@@ -114,7 +114,7 @@ def config_from_dict(raw: dict[str, Any]) -> RunConfig:
     sqrt_sigma = float(_number(units, "sqrt_sigma_GeV", "units", preset.sqrt_sigma_GeV))
     if sqrt_sigma <= 0:
         raise ConfigError(f"[units] sqrt_sigma_GeV must be > 0, got {sqrt_sigma}")
-    # the scale: G_phys = 2 sigma / pi (docs/physics.md (K1)) and 1/a = sqrt(G_phys / G)
+    # the scale: G_phys = 2 sigma / pi (docs/physics.md (F1)) and 1/a = sqrt(G_phys / G)
     a_from_G = HBARC_GEV_FM * math.sqrt(couplings.G * math.pi / (2.0 * sqrt_sigma**2))
     a_fm = _number(units, "lattice_spacing_fm", "units")
     if a_fm is None:

@@ -1,11 +1,11 @@
-r"""The heavy-light femtoworm operator ``H_HQ = 2 Lambda-bar`` (physics.md D.3) on the lfqcd core.
+r"""The heavy-light femtoworm operator ``H_HQ = 2 Lambda-bar`` (docs/physics.md (H1)) on the lfqcd core.
 
 .. math::
     H_{HQ} = \kappa_{tot} + m_0^2\,O^{(0)}_{1/\kappa_q} + m^2\,O^{(1)}_{1/\kappa_q}
            + \mu^2\,O_{1/\kappa_L} + G\,O_C + t_F V_F + t_{NF} V_{NF}
            + w_{FF} W_{FF} + w_{NN} W_{NN} + w_{FN} W_{FN} + c\,O^{(0)}_{\ln(n-1/2)/\kappa_q}
 
-on the static-source basis with at most one link (the "femtoworm" truncation, physics.md A):
+on the static-source basis with at most one link (the "femtoworm" truncation, docs/physics.md section 3):
 sector 0 ``|Qbar(0) q(0)>`` and sector 1 ``|Qbar(0) L_r q(a r)>``, all four directions and both
 helicities. With ``max_links = 2`` or ``3`` (issue 11) the same pieces act on the longer chains
 and the terms that exist only with two or more links are added (:mod:`lfqcd.links`,
@@ -14,7 +14,7 @@ docs/physics_links.md), with coefficients from the femtoworm couplings (two-link
 plaquette). The counterterm (``m_0^2`` and the cell-log ``m0_log``) then acts in every
 sector that can still emit a link (``n < max_links``: they share sector 0's small-momentum
 log), ``m^2`` in the last sector (option ``counterterm_sectors="zero"``: sector 0 only).
-The static antiquark is a pure colour source (HQET at leading order, physics.md D.2): it never
+The static antiquark is a pure colour source (HQET at leading order, docs/physics.md section 4.1): it never
 hops, so the operator has no heavy-quark vertex. ``m_0^2`` is the sector-0 kinetic mass; with
 the renormalised light quark (docs/physics.md (R2)) it is ``m_R^2 + c ln(n - 1/2)`` on the
 quark's cell ``n`` (pieces ``m0_sq`` and ``m0_log``), otherwise a constant tuned per
@@ -56,7 +56,7 @@ COUNTERTERM_SECTORS = ("emitting", "zero")
 
 @dataclasses.dataclass(frozen=True)
 class Resolution:
-    """Grid spacing ``h`` (= Delta) and cutoff ``kappa_max`` in lattice units (physics.md B)."""
+    """Grid spacing ``h`` (= Delta) and cutoff ``kappa_max`` in lattice units (docs/physics.md (G2)-(G4))."""
 
     h: float
     kappa_max: float
@@ -172,7 +172,7 @@ class HeavyLightModel:
     jz : the ``j_z`` block to work in (``None``: the full basis, all blocks together).
     memory_limit : refuse (with the estimate) resolutions that would need more bytes.
     max_links : 1 (femtoworm, default), 0 (zero-link sector only: the heavy-light 't Hooft
-        model through the same pieces and assembly, used for the J.2 checks), 2 or 3 (issue 11).
+        model through the same pieces and assembly, used for the 't Hooft checks), 2 or 3 (issue 11).
     link_couplings : couplings of the terms that need two or more links (default all zero;
         ignored below 2 links).
     counterterm_sectors : ``"emitting"`` (default): ``m0_sq`` multiplies ``1/kappa_q`` in every
@@ -240,14 +240,14 @@ class HeavyLightModel:
             cut = top if self.counterterm_sectors == "emitting" else 1
             inv = 1.0 / b.kappa_quark()
             self._full_pieces = {
-                "kinetic": ops.light_momentum(b),  # physics.md D.1: kappa_tot
+                "kinetic": ops.light_momentum(b),  # docs/physics.md (H2): kappa_tot
                 # C.3 + K: the counterterm on sectors n < cut, the renormalised m^2 above
                 "m0_sq": ops.diagonal(b, np.where(b.nlinks < cut, inv, 0.0)),
                 "m0_log": sum((ops.cell_log_mass(b, "quark", sector=n) for n in range(cut)),
                               start=ops.diagonal(b, np.zeros(b.dim))).tocsr(),  # (R2)
                 "m_sq": ops.diagonal(b, np.where(b.nlinks >= cut, inv, 0.0)),  # C.3
                 "mu_sq": ops.inverse_momentum(b, "links"),  # C.3 link mass
-                "G": ops.coulomb(b),  # C.2 / C.7 (static source, Qbar-L, L-q)
+                "G": ops.coulomb(b),  # docs/physics.md (H4)-(H8) (static source, Qbar-L, L-q)
                 "t_F": ops.link_emission(b, helicity_flip=True),  # C.4
                 "t_NF": ops.link_emission(b, helicity_flip=False),  # C.4
                 "w_FF": ops.link_swap(b, "FF"),  # C.5a

@@ -1,8 +1,8 @@
-r"""Observables of a heavy-light eigenstate (physics.md E), one function each.
+r"""Observables of a heavy-light eigenstate (docs/physics.md section 7), one function each.
 
 Every function takes the static femtoworm basis and one full-basis eigenvector ``c`` (grid
 coefficients, normalised: ``sum |c|^2 = 1``) and works in lattice units (``a = 1``, momenta in
-``1/a``). Grid conventions (physics.md C.7): sector 0 ``phi_0(kappa_i, h) = c_i / sqrt(h)``;
+``1/a``). Grid conventions (docs/physics.md (G2)-(G4)): sector 0 ``phi_0(kappa_i, h) = c_i / sqrt(h)``;
 sector 1 ``phi_1 = c / h``; densities on a grid are ``|c|^2 / h`` per grid point.
 
 ``helicity`` selects the sector-0 light-quark helicity that carries the state's ``j_z``
@@ -19,7 +19,7 @@ import numpy as np
 from lfqcd.basis import ChainBasis
 from lfqcd.errors import InvalidParameterError
 
-N_COLOURS = 3  # physics.md 2: sqrt(N_c) in decay constants uses N_c = 3
+N_COLOURS = 3  # docs/physics.md (E2): sqrt(N_c) in decay constants uses N_c = 3
 
 
 def _sector0(basis: ChainBasis, c: np.ndarray, helicity: int) -> tuple[np.ndarray, np.ndarray]:
@@ -32,7 +32,7 @@ def _sector0(basis: ChainBasis, c: np.ndarray, helicity: int) -> tuple[np.ndarra
 
 
 def probabilities(basis: ChainBasis, c: np.ndarray) -> dict[str, float]:
-    """Fock-sector probabilities ``P_0``, ``P_1`` (physics.md E.3); they sum to 1."""
+    """Fock-sector probabilities ``P_0``, ``P_1`` (docs/physics.md (E5)); they sum to 1."""
     w = np.abs(c) ** 2
     return {f"P{n}": float(w[basis.sector_slice(n)].sum()) for n in range(basis.max_links + 1)}
 
@@ -40,8 +40,8 @@ def probabilities(basis: ChainBasis, c: np.ndarray) -> dict[str, float]:
 def phi0_integral(basis: ChainBasis, c: np.ndarray, helicity: int = 0, G: float = 0.0) -> float:
     r"""``int_0^inf phi_0(kappa) dkappa`` on the grid plus the ``kappa^-3`` tail beyond the cutoff.
 
-    Midpoint rule ``sum_i sqrt(h) c_i`` (physics.md C.7) plus ``G I_0 / (2 kappa_max^2)`` from
-    the exact large-kappa behaviour ``phi_0 -> G I_0 / kappa^3`` (physics.md J.2 identity 4).
+    Midpoint rule ``sum_i sqrt(h) c_i`` (docs/physics.md (E3)) plus ``G I_0 / (2 kappa_max^2)`` from
+    the exact large-kappa behaviour ``phi_0 -> G I_0 / kappa^3`` (docs/physics.md (E3), section 10).
     """
     kappa, phi = _sector0(basis, c, helicity)
     integral = float(np.real(phi.sum()) * basis.h)
@@ -50,7 +50,8 @@ def phi0_integral(basis: ChainBasis, c: np.ndarray, helicity: int = 0, G: float 
 
 
 def decay_constant(basis: ChainBasis, c: np.ndarray, helicity: int = 0, G: float = 0.0) -> float:
-    r"""``f_B sqrt(M_B) = sqrt(2 N_c / pi) (1/a) int phi_0 dkappa`` in lattice units (physics.md E.2).
+    r"""``f_B sqrt(M_B) = sqrt(2 N_c / pi) (1/a) int phi_0 dkappa`` in lattice units
+    (docs/physics.md (E2)-(E3)).
 
     Static-limit quantity (dimension mass^{3/2}); multiply by ``(1/a)^{3/2}`` in GeV^{3/2}.
     """
@@ -74,7 +75,7 @@ def lcda_moments(basis: ChainBasis, c: np.ndarray, helicity: int = 0, G: float =
     with the ``phi_+ -> G/(2... ) omega^-3`` tail beyond the cutoff added to both integrals."""
     omega, phi_plus = lcda(basis, c, helicity, G)
     kappa_max = basis.n_cut * basis.h
-    # tail phi_+ = G / omega^3 (normalised, J.2 identity 4): int_kmax^inf phi_+/omega, omega phi_+
+    # tail phi_+ = G / omega^3 (normalised, docs/physics.md section 10): int_kmax^inf phi_+/omega, omega phi_+
     inv_lambda = float(np.sum(phi_plus / omega) * basis.h) + G / (3.0 * kappa_max**3)
     return {
         "lambda_B": 1.0 / inv_lambda,
@@ -83,7 +84,7 @@ def lcda_moments(basis: ChainBasis, c: np.ndarray, helicity: int = 0, G: float =
 
 
 def momentum_distributions(basis: ChainBasis, c: np.ndarray) -> dict[str, np.ndarray]:
-    r"""Heavy-quark, light-quark and link momentum distributions (physics.md E.4).
+    r"""Heavy-quark, light-quark and link momentum distributions (docs/physics.md (E6)).
 
     ``f~_Q(y) = <delta(y - kappa_tot)>`` and ``f~_q(k) = <delta(k - kappa_q)>`` live on the
     half-odd grid, ``f~_L(k) = <delta(k - kappa_L)>`` on the integer grid (it integrates to
@@ -107,7 +108,7 @@ def momentum_distributions(basis: ChainBasis, c: np.ndarray) -> dict[str, np.nda
 
 
 def momentum_sum_rule(basis: ChainBasis, c: np.ndarray) -> dict[str, float]:
-    """``<kappa_q> + <kappa_L> = <kappa_tot>`` (physics.md E.4) from the three distributions."""
+    """``<kappa_q> + <kappa_L> = <kappa_tot>`` (docs/physics.md (E6)) from the three distributions."""
     d = momentum_distributions(basis, c)
     h = basis.h
     kq = float(np.sum(d["k_q"] * d["f_q"]) * h)
@@ -118,13 +119,13 @@ def momentum_sum_rule(basis: ChainBasis, c: np.ndarray) -> dict[str, float]:
 
 def virial_mismatch(basis: ChainBasis, c: np.ndarray, lambda_bar: float) -> float:
     """``<kappa_tot> - Lambda-bar``: zero for the exact continuum operator without log
-    counterterms (physics.md J.3); the convergence diagnostic reported with every result."""
+    counterterms (docs/physics.md (R7)-(R8)); the convergence diagnostic reported with every result."""
     w = np.abs(c) ** 2
     return float(np.sum(w * basis.kappa_light_total()) - lambda_bar)
 
 
 def _impact_moment(basis: ChainBasis) -> np.ndarray:
-    r"""``X = e . sum_i kappa_i b_i`` per state with ``e`` the x axis (physics.md E.5).
+    r"""``X = e . sum_i kappa_i b_i`` per state with ``e`` the x axis (docs/physics.md (E7)-(E8)).
 
     Sector 0: ``X = 0``; sector 1: ``X = a cos(theta_r) (kappa_L/2 + kappa_q)`` (link at its
     midpoint, quark one site along ``r``; lattice units ``a = 1``). With more links each link
@@ -143,7 +144,7 @@ def _impact_moment(basis: ChainBasis) -> np.ndarray:
 
 
 def isgur_wise(basis: ChainBasis, c: np.ndarray, w: np.ndarray) -> np.ndarray:
-    r"""``xi(w) = <cos(sqrt(2(w - 1)) X)>`` (physics.md E.5) on an array of ``w >= 1``."""
+    r"""``xi(w) = <cos(sqrt(2(w - 1)) X)>`` (docs/physics.md (E7)) on an array of ``w >= 1``."""
     w = np.asarray(w, dtype=float)
     X = _impact_moment(basis)
     prob = np.abs(c) ** 2

@@ -2,7 +2,7 @@
 
 With hopping switched on, the second-order self-energy of the sector-0 quark diverges
 logarithmically as the grid is refined (small-``kappa_q`` region of sector 1): ``Lambda-bar``
-with the naive ``m_0 = m`` has no continuum limit. Following the working recipe of physics.md K
+with the naive ``m_0 = m`` has no continuum limit. Following the working recipe of docs/physics.md section 6
 we normal-order, drop one-body contractions, and tune a sector-0 kinetic mass ``m_0^2(h)`` per
 resolution so that one physical quantity stays fixed across resolutions.
 

@@ -1,4 +1,4 @@
-"""The one CSR assembly path: two-pass count/fill from a numba row kernel (ecosystem.md 2.1).
+"""The one CSR assembly path: two-pass count/fill from a numba row kernel (docs/solvers.md, Assembly).
 
 A *row kernel* is a numba-jitted function ``row_fn(i, args, cols, vals) -> n`` that writes the
 ``n`` nonzeros of row ``i`` (column indices and values, duplicates allowed) into the scratch
@@ -7,7 +7,7 @@ basis arrays and geometry; never coupling values - every operator piece is coupl
 
 :func:`build_csr` calls the kernel twice per row: a count pass to size ``indptr``, then a fill
 pass straight into the CSR arrays; finally each row is sorted, duplicates are summed and exact
-zeros dropped. This beat COO + ``tocsr`` in time and peak memory here (ecosystem.md 2.1).
+zeros dropped. This beat COO + ``tocsr`` in time and peak memory here (docs/solvers.md, Assembly).
 
 With ``parallel=True`` (automatic for large blocks) every pass is a numba ``prange`` over rows
 (the count pass over chunks of rows, each with its own scratch row): rows are independent and

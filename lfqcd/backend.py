@@ -2,7 +2,8 @@
 
 Nothing else in the project imports cupy directly; the GPU eigensolver imports ``cupyx``
 lazily inside its own function. ``import cupyx.scipy.sparse.linalg`` raises ImportError when
-CUDA libraries are missing even though ``import cupy`` succeeds (ecosystem.md section 6), so
+CUDA libraries are missing even though ``import cupy`` succeeds (seen with CuPy wheels whose CUDA toolkit is
+absent), so
 every probe catches ``Exception``-level failures of the import and of the device query.
 """
 

@@ -1,20 +1,20 @@
 """Fock bases of meson chains on the transverse lattice (large N: single-trace chains).
 
 A meson Fock state is a colour chain ``antiquark -- L_{r_1} -- ... -- L_{r_n} -- quark``
-(physics.md A). The antiquark end sits at the transverse origin; link ``i`` points along
+(docs/physics.md section 3). The antiquark end sits at the transverse origin; link ``i`` points along
 direction ``r_i`` in ``{+x, +y, -x, -y}`` (codes 0..3, angle ``theta_r = r pi/2``) and the quark
-sits at the end of the path. Longitudinal momenta are discretised on the grids of physics.md B
-and C.7 with spacing ``h``:
+sits at the end of the path. Longitudinal momenta are discretised on the grids of docs/physics.md (G2)-(G4)
+and (G4) with spacing ``h``:
 
 * quark and dynamic antiquark: ``k = (b - 1/2) h``, ``b = 1, 2, ...`` (antiperiodic, half-odd);
 * link: ``k = a h``, ``a = 1, 2, ...`` (periodic, zero mode excluded).
 
 Two kinds of basis share this module:
 
-``static``  the antiquark is an infinitely heavy static source (heavy-quark limit, physics.md A):
+``static``  the antiquark is an infinitely heavy static source (heavy-quark limit, docs/physics.md section 3):
             it carries no momentum label; the light momenta obey the cutoff
             ``kappa_tot <= kappa_max = N h``, i.e. ``sum(a) + b <= N``.
-``dlcq``    the antiquark is dynamical (light-light mesons, 't Hooft model, physics.md C.6/J.2):
+``dlcq``    the antiquark is dynamical (light-light mesons, 't Hooft model, docs/physics.md 4.2, 10):
             total momentum is fixed, ``sum(a) + b_q + b_qbar = K + 1`` (``P = K h``).
 
 Each state is packed into one ``int64`` key (link number most significant, so Fock sectors
@@ -323,7 +323,7 @@ def static_basis(
 ) -> ChainBasis:
     """Heavy-light basis: static antiquark at the origin, light momenta ``kappa_tot <= kappa_max``.
 
-    ``kappa_max / h`` must be an integer ``N`` (physics.md C.7); sector-0 quark momenta are
+    ``kappa_max / h`` must be an integer ``N`` (docs/physics.md (G2)-(G4)); sector-0 quark momenta are
     ``(b - 1/2) h``, ``b = 1..N``. ``link_kappa_max`` (a multiple of ``h``, optional) also caps
     the total link momentum of every chain (a truncation that keeps 3 links tractable; every
     operator on the truncated basis is the principal submatrix of the untruncated one).
@@ -334,13 +334,13 @@ def static_basis(
     if h > kappa_max:
         raise InvalidParameterError(
             f"grid spacing h={h} is coarser than the cutoff kappa_max={kappa_max}: the grid of "
-            f"physics.md C.7 needs N = kappa_max/h >= 1 (got {kappa_max / h:.6g}); refine h"
+            f"docs/physics.md (G2)-(G4) needs N = kappa_max/h >= 1 (got {kappa_max / h:.6g}); refine h"
         )
     n_cut = round(kappa_max / h)
     if abs(n_cut * h - kappa_max) > 1e-9 * kappa_max:
         raise InvalidParameterError(
             f"kappa_max={kappa_max} is not a multiple of the grid spacing h={h} "
-            f"(kappa_max/h = {kappa_max / h:.6g}); the grid of physics.md C.7 needs N = kappa_max/h integer"
+            f"(kappa_max/h = {kappa_max / h:.6g}); docs/physics.md (G2)-(G4) needs N = kappa_max/h integer"
         )
     _validate(h, n_cut, max_links, "kappa_max/h")
     link_cut = None
@@ -362,7 +362,7 @@ def static_pair_basis(
     h: float, kappa_max: float, n_links: int = 1, memory_limit: int = DEFAULT_MEMORY_LIMIT
 ) -> ChainBasis:
     """Links only, stretched between two static sources (both chain ends static): the
-    transverse string of physics.md F.2. Link momenta ``a h`` with ``sum(a) <= N``; the quark
+    transverse string of docs/physics.md (H18), (F2). Link momenta ``a h`` with ``sum(a) <= N``; the quark
     slot is empty (momentum label 0) and every direction ``(r_1..r_n)`` is enumerated."""
     _check_spacing(h)
     n_cut = round(kappa_max / h)

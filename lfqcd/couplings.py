@@ -2,10 +2,10 @@
 
 All couplings are in **lattice units** (powers of ``1/a``), the internal unit system of the
 project; :mod:`lfqcd.units` converts to GeV with the lattice spacing of a run. Names follow the
-femtoworm operator of physics.md D.3:
+femtoworm operator of docs/physics.md (H1):
 
 ===========  ======================================================================
-``G``        't Hooft-normalised longitudinal coupling (mass^2), physics.md C.2
+``G``        't Hooft-normalised longitudinal coupling (mass^2), docs/physics.md (H4)
 ``m``        light-quark kinetic mass (sector 1; the renormalised mass), C.3
 ``mu``       link mass, C.3
 ``t_F``      helicity-flip single-link emission ("vector" hop), C.4
@@ -16,7 +16,7 @@ femtoworm operator of physics.md D.3:
 ===========  ======================================================================
 
 The sector-0 kinetic mass ``m_0^2`` is *not* a coupling here: it is the renormalisation
-counterterm of physics.md K, fixed per resolution by a renormalisation condition
+counterterm of docs/physics.md section 6, fixed per resolution by a renormalisation condition
 (``heavy_meson.renormalization``).
 """
 
@@ -99,7 +99,7 @@ def self_energy_log_coefficient(t_F: float, t_NF: float, m: float) -> float:
 
 
 def lagrangian_swap_couplings(t_F: float, t_NF: float, m_V: float) -> dict[str, float]:
-    """Link-swap couplings implied by the Lagrangian (physics.md C.5a): w = t t' / m_V^2."""
+    """Link-swap couplings implied by the Lagrangian (docs/physics.md (H12)-(H14)): w = t t' / m_V^2."""
     if not m_V > 0:
         raise InvalidParameterError(f"vertex mass m_V must be > 0, got {m_V}")
     return {"w_FF": t_F**2 / m_V**2, "w_NN": t_NF**2 / m_V**2, "w_FN": t_F * t_NF / m_V**2}
@@ -188,15 +188,15 @@ PRESETS: dict[str, Preset] = {
         name="illustrative",
         couplings=_ILLUSTRATIVE,
         # a sqrt(G) = 1 in lattice units with sqrt(G) = 0.35 GeV (sqrt(sigma_L) = 0.44 GeV,
-        # sigma_L = pi G / 2): a = 1 / 0.35 GeV^-1 = 0.5638 fm (physics.md F.1, K).
+        # sigma_L = pi G / 2): a = 1 / 0.35 GeV^-1 = 0.5638 fm (docs/physics.md (F1)).
         lattice_spacing_fm=0.1973269804 / 0.35,
         lambda_bar_target=0.8,
         sqrt_sigma_GeV=0.35 * math.sqrt(math.pi / 2),  # sigma = pi G_phys / 2, G_phys = 0.35^2
         provenance=(
-            "Hand-set illustrative couplings of physics.md K (m = 0.5, mu = 1.2, t_F = 0.5, "
+            "Hand-set illustrative couplings of docs/physics.md section 6 (m = 0.5, mu = 1.2, t_F = 0.5, "
             "t_NF = 0.3 in units a sqrt(G) = 1; link swaps Lagrangian-consistent with m_V = m, "
-            "physics.md C.5a), renormalised by fixing Lambda-bar = 0.8 sqrt(G) as in the K "
-            "example. Not fitted to data."
+            "docs/physics.md (H12)-(H14)), renormalised by fixing Lambda-bar = 0.8 sqrt(G) as in the "
+            "section 6 example. Not fitted to data."
         ),
     ),
 }

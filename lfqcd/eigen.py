@@ -4,14 +4,14 @@ Implementation notes
 --------------------
 ``solve(H, k, backend=...)`` is the only public entry point. Backends:
 
-* ``"scipy"``  - ARPACK ``eigsh(which="SA")`` with a seeded start vector (ecosystem.md 1.1);
+* ``"scipy"``  - ARPACK ``eigsh(which="SA")`` with a seeded start vector (docs/solvers.md, Backends);
 * ``"dense"``  - LAPACK ``eigh`` on the densified matrix (small bases, reference);
 * ``"primme"`` - ``primme.eigsh`` with a Jacobi preconditioner (optional extra ``eig``);
 * ``"cupy"``   - ``cupyx.scipy.sparse.linalg.eigsh`` on the GPU (optional extra ``gpu-*``);
 * ``"slepc"``  - SLEPc Krylov-Schur on a distributed PETSc matrix, rows split over the MPI
   ranks (:mod:`lfqcd.eigen_slepc`; petsc4py/slepc4py, docs/solvers.md);
 * ``"auto"``   - dense up to ``dense_max`` (200) states, else cupy when a GPU is usable and the
-  matrix has >= 1e6 nonzeros (where the GPU wins, ecosystem.md 1.3), else scipy.
+  matrix has >= 1e6 nonzeros (where the GPU wins, docs/solvers.md, GPU), else scipy.
 
 ``H`` may also be a matrix-free ``scipy.sparse.linalg.LinearOperator`` such as
 :class:`lfqcd.matfree.PieceSumOperator` (backends ``scipy`` and ``primme``; ``auto`` picks

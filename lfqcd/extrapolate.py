@@ -1,8 +1,8 @@
-"""Continuum extrapolation of resolution ladders with a fit error (physics.md B, L.6).
+"""Continuum extrapolation of resolution ladders with a fit error (docs/physics.md (B2)).
 
 A quantity computed at grid spacings ``h_i`` (and cutoffs ``kappa_max_i``) is fitted by linear
 least squares to ``q(h, kmax) = q_inf + c_1 h [+ c_2 h^2] [+ c_3 / kmax^2]``; the O(h) term is the
-leading discretisation error of cell-integrated kernels away from end points (physics.md B) and
+leading discretisation error of cell-integrated kernels away from end points (docs/physics.md (H6)) and
 ``1/kmax^2`` the leading cutoff error of a ``kappa^-3`` tail. The reported error combines the
 statistical fit error (covariance scaled by the residual variance when there are spare degrees
 of freedom) with a systematic spread in quadrature: the change of the extrapolated value when the

@@ -2,7 +2,8 @@
 
 ``H(c) = sum_i c_i O_i``: the pieces ``O_i`` (sparse, from :mod:`lfqcd.operators`) are built
 once per basis, optionally projected once onto a symmetry block, and each new set of couplings
-costs only a few sparse additions - the operator reuse that makes scans cheap (ecosystem.md 3).
+costs only a few sparse additions - the operator reuse that makes scans cheap
+(docs/solvers.md, batched solves over coupling points).
 """
 
 from __future__ import annotations

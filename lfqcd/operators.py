@@ -2,12 +2,12 @@ r"""Coupling-free operator pieces on a :class:`~lfqcd.basis.ChainBasis`.
 
 Every function here returns one sparse Hermitian matrix ``O`` that does not depend on any
 coupling value; Hamiltonians are sums ``sum_i c_i(couplings) O_i`` (:mod:`lfqcd.hamiltonian`).
-All pieces are written for the light-front energy operator in momentum variables (physics.md
-D.1): every term is homogeneous of degree -1 in the light momenta. For a static-source basis
+All pieces are written for the light-front energy operator in momentum variables (docs/physics.md
+(G7)) and (H2): every term is homogeneous of degree -1 in the light momenta. For a static-source basis
 the heavy-light operator is ``2 Lambda-bar = kappa_tot + sum_i c_i O_i``; for a DLCQ basis
 (``P^+ = 1``, momenta are fractions) the same pieces give ``M^2 = sum_i c_i O_i``.
 
-Grid normalisation (physics.md C.7): a sector with ``n`` dynamical partons has wavefunction
+Grid normalisation (docs/physics.md (G4)): a sector with ``n`` dynamical partons has wavefunction
 coefficients ``c = phi * h^{n/2}``, so an operator between sectors whose parton numbers differ
 by one carries ``sqrt(h)`` and an integral over one momentum becomes ``h * sum``.
 
@@ -35,20 +35,20 @@ from lfqcd.basis import MAX_LINKS, ChainBasis, find_state, pack_key
 
 @numba.njit(cache=True)
 def _cell_kernel(k, kp, h):  # pragma: no cover - numba
-    """Integral of 1/(k - q)^2 over the grid cell of width h centred at kp (physics.md C.7)."""
+    """Integral of 1/(k - q)^2 over the grid cell of width h centred at kp (docs/physics.md (H6))."""
     d = k - kp
     return 1.0 / (d - 0.5 * h) - 1.0 / (d + 0.5 * h)
 
 
 @numba.njit(cache=True)
 def _link_factor(k, kp):  # pragma: no cover - numba
-    """F(k, k') = (k + k')/(2 sqrt(k k')) for a link end of a Coulomb exchange (physics.md C.2)."""
+    """F(k, k') = (k + k')/(2 sqrt(k k')) for a link end of a Coulomb exchange (docs/physics.md (H5))."""
     return (k + kp) / (2.0 * np.sqrt(k * kp))
 
 
 @numba.njit(cache=True)
 def _igamma(r, h_out, h_in):  # pragma: no cover - numba
-    """<h_out| i gamma^r |h_in> (physics.md C.4); helicity bits 0 = up, 1 = down."""
+    """<h_out| i gamma^r |h_in> (docs/physics.md (H10)); helicity bits 0 = up, 1 = down."""
     theta = 0.5 * np.pi * r
     if h_out == h_in:
         return 0.0 + 0.0j
@@ -85,14 +85,14 @@ def diagonal(basis: ChainBasis, values: np.ndarray) -> sp.csr_matrix:
 
 
 def light_momentum(basis: ChainBasis) -> sp.csr_matrix:
-    r"""``kappa_tot``: the static-source recoil term of the heavy-light operator (physics.md D.1)."""
+    r"""``kappa_tot``: the static-source recoil term of the heavy-light operator (docs/physics.md (H2))."""
     return diagonal(basis, basis.kappa_light_total())
 
 
 def inverse_momentum(basis: ChainBasis, parton: str, sector: int | None = None) -> sp.csr_matrix:
-    r"""Kinetic-mass piece ``1/k`` of one parton type (physics.md C.3): multiply by ``m^2`` or
+    r"""Kinetic-mass piece ``1/k`` of one parton type (docs/physics.md (H3)): multiply by ``m^2`` or
     ``mu^2``. ``parton`` is ``"quark"``, ``"antiquark"`` or ``"links"`` (sum over all links);
-    ``sector`` restricts it to one link number (sector-dependent kinetic masses, physics.md K).
+    ``sector`` restricts it to one link number (sector-dependent kinetic masses, docs/physics.md section 6).
     """
     if parton == "quark":
         vals = 1.0 / basis.kappa_quark()
@@ -135,7 +135,7 @@ def cell_log_mass(basis: ChainBasis, parton: str, sector: int) -> sp.csr_matrix:
 
 
 # ----------------------------------------------------------------------------------------------
-# longitudinal gluon exchange between colour-adjacent partons (physics.md C.2, C.7)
+# longitudinal gluon exchange between colour-adjacent partons (docs/physics.md (H4)-(H8))
 
 
 @numba.njit(cache=True)
@@ -236,17 +236,17 @@ def coulomb(basis: ChainBasis) -> sp.csr_matrix:
     .. math::
         (H_C\psi)(k_i,k_j) = G \int dk_i' \frac{\psi(k_i,k_j) - F_i F_j\,\psi(k_i', P-k_i')}{(k_i-k_i')^2}
 
-    physics.md C.2, discretised with cell-integrated kernels (C.7). The diagonal (self-energy)
+    docs/physics.md (H4)-(H5), discretised with cell-integrated kernels (H6)-(H8). The diagonal (self-energy)
     is the exact integral of ``1/(k - q)^2`` over the allowed range minus the parton's own cell,
     ``4/h - 1/k - 1/(P - k)`` (dynamic pair, range ``(0, P)``) or ``4/h - 1/k`` (static source,
-    range ``(0, inf)``); it equals the C.7 cell sums, including the excluded link zero-mode
+    range ``(0, inf)``); it equals the (H6) cell sums, including the excluded link zero-mode
     sliver ``(0, h/2)``, and extends the static-source tail to infinity exactly.
     """
     return build_csr(_coulomb_row, basis.dim, _geometry(basis), np.float64, _max_row(basis))
 
 
 # ----------------------------------------------------------------------------------------------
-# single-link emission at the quark end (physics.md C.4 / D.3 V)
+# single-link emission at the quark end (docs/physics.md (H9)-(H11))
 
 
 @numba.njit(cache=True)
@@ -315,7 +315,7 @@ def link_emission(basis: ChainBasis, helicity_flip: bool) -> sp.csr_matrix:
         \big(\tfrac{1}{k_q} - \tfrac{1}{k_L+k_q}\big)
         - t_{NF}\,\delta_{hh_0}\big(\tfrac{1}{k_q} + \tfrac{1}{k_L+k_q}\big)\Big]
 
-    physics.md C.4 / D.3; the quark at the end of the path hops one site along ``r`` and the
+    docs/physics.md (H9)-(H11); the quark at the end of the path hops one site along ``r`` and the
     new link is appended to the path. Hermitian by construction (both directions emitted).
     """
     args = _geometry(basis) + (basis.max_links, 2 if basis.spin else 1, bool(helicity_flip))
@@ -323,7 +323,7 @@ def link_emission(basis: ChainBasis, helicity_flip: bool) -> sp.csr_matrix:
 
 
 # ----------------------------------------------------------------------------------------------
-# instantaneous link swap at the quark end (physics.md C.5a / D.3 W)
+# instantaneous link swap at the quark end (docs/physics.md (H12)-(H14))
 
 
 @numba.njit(cache=True)
@@ -383,7 +383,7 @@ def link_swap(basis: ChainBasis, which: str) -> sp.csr_matrix:
         \langle h|W(r\leftarrow r')|h'\rangle\,\frac{h}{(k_L+k_q)\sqrt{k_L k_L'}},\quad
         W = w_{FF}\alpha^r\alpha^{r'} + w_{NN} + w_{FN}\,i(\gamma^r+\gamma^{r'})
 
-    physics.md C.5a / D.3 (``r'``, ``k_L'`` the absorbed link; includes ``r' = r, k_L' = k_L``).
+    docs/physics.md (H12)-(H14) (``r'``, ``k_L'`` the absorbed link; includes ``r' = r, k_L' = k_L``).
     """
     if which not in SWAP_TERMS:
         raise ValueError(f"unknown link-swap term {which!r}; use one of {sorted(SWAP_TERMS)}")
@@ -392,7 +392,7 @@ def link_swap(basis: ChainBasis, which: str) -> sp.csr_matrix:
 
 
 # ----------------------------------------------------------------------------------------------
-# C_4 rotation (physics.md D.3 symmetries)
+# C_4 rotation (docs/physics.md (G5))
 
 
 @numba.njit(cache=True)
@@ -423,7 +423,7 @@ def rotation_c4(basis: ChainBasis) -> sp.csr_matrix:
 
 
 # ----------------------------------------------------------------------------------------------
-# charge conjugation and transverse Bloch phases (light-light chains, physics.md C.6)
+# charge conjugation and transverse Bloch phases (light-light chains, docs/physics.md (H15)-(H17))
 
 
 @numba.njit(cache=True)

@@ -1,4 +1,4 @@
-"""Symmetry blocks: the C_4 rotation with helicity phases and its j_z sectors (physics.md D.3).
+"""Symmetry blocks: the C_4 rotation with helicity phases and its j_z sectors (docs/physics.md (G5)).
 
 On the transverse lattice only ``j_z mod 4`` is conserved. The rotation ``R`` (see
 :func:`lfqcd.operators.rotation_c4`) has eigenvalues ``exp(-i j_z pi/2)``; the projector on one

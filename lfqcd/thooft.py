@@ -1,4 +1,4 @@
-r"""The 't Hooft model (zero-link sector) as the first Hamiltonians of the core (physics.md J.2).
+r"""The 't Hooft model (zero-link sector) as the first Hamiltonians of the core (docs/physics.md section 10).
 
 Both equations use the same basis/operator code as the transverse-lattice models, with the
 hoppings switched off and the link number capped at zero:

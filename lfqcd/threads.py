@@ -1,7 +1,7 @@
 """Pin BLAS/OpenMP/numba/torch thread pools.
 
 On the 2-core development machine two-thread OpenBLAS made a small scan 15x slower
-(ecosystem.md section 3). Call :func:`pin_threads` once at an entry point (CLI, worker
+(measured during development). Call :func:`pin_threads` once at an entry point (CLI, worker
 initializer, test session) - never at import time of a library module.
 """
 

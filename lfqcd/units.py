@@ -1,4 +1,4 @@
-"""Lattice units <-> GeV. Internal quantities are in powers of 1/a (architecture.md)."""
+"""Lattice units <-> GeV. Internal quantities are in powers of 1/a (docs/physics.md section 1, (F1))."""
 
 from __future__ import annotations
 

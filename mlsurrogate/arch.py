@@ -1,13 +1,14 @@
 """Network architecture and parallel layout, validated; no torch import (cheap for the CLI).
 
 One :class:`Arch` describes every model this package builds, so that the dense reference, the
-tensor-parallel and the phantom-parallel networks share one assembly (phantom.md 1.6, "identical
-for PP and TP"):
+tensor-parallel and the phantom-parallel networks share one assembly (``mlsurrogate/parallel/phantom.py``,
+"identical for PP and TP"):
 
     x (b, d_in) -> σ(x W_inᵀ + b_in) -> depth × [hidden layer, σ] -> h W_outᵀ + b_out
 
 with hidden width ``n``. ``mode`` chooses the hidden layer: dense (``none``), tensor parallel
-(``tensor``, TP-A of phantom.md 2.1) or phantom parallel (``phantom``, phantom.md 1).
+(``tensor``, TP-A of ``parallel/tensor.py``) or phantom parallel (``phantom``,
+``parallel/phantom.py``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ DTYPES = ("float32", "float64")
 
 
 def validate_layout(n: int, p: int, k: int | None = None) -> int:
-    """Check ``p | n`` and, for phantom layers, ``1 <= k < m = n/p`` (phantom.md 1.1); return m."""
+    """Check ``p | n`` and, for phantom layers, ``1 <= k < m = n/p`` (fewer ghosts than neurons); return m."""
     if n < 1:
         raise ParallelLayoutError(f"hidden width n must be >= 1, got n={n}")
     if p < 1:
@@ -42,7 +43,7 @@ def validate_layout(n: int, p: int, k: int | None = None) -> int:
             raise ParallelLayoutError(f"ghosts per rank k must be >= 1, got k={k}")
         if k >= m:
             raise ParallelLayoutError(
-                f"ghosts per rank k={k} must be < n/p = {n}/{p} = {m} (phantom.md 1.1); with "
+                f"ghosts per rank k={k} must be < n/p = {n}/{p} = {m} (fewer ghosts than neurons); with "
                 f"k >= m the phantom layer saves nothing"
             )
     return m

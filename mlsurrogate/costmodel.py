@@ -1,11 +1,11 @@
-"""Analytic FLOP / byte / energy model of the dense, TP-A and PP networks (phantom.md 3).
+"""Analytic FLOP / byte / energy model of the dense, TP-A and PP networks.
 
 Everything is *per rank and per training iteration* (forward + backward) unless a name says
-otherwise; elementwise work and the optimizer are ignored (phantom.md 3). ``s`` is bytes per
+otherwise; elementwise work and the optimizer are ignored. ``s`` is bytes per
 element. Bytes are bytes *sent per rank* under ring algorithms, split by collective so that
 they can be compared one-to-one with :data:`~mlsurrogate.parallel.collectives.COUNTER`.
 
-Hidden layer, per rank (phantom.md 3 table; ``m = n/p``, ``g = (p-1)k``, or ``pk`` with
+Hidden layer, per rank (``m = n/p``, ``g = (p-1)k``, or ``pk`` with
 self-ghosts):
 
 =========  ====================================  ==========================================
@@ -21,7 +21,7 @@ Input layer (replicated x, column shard): ``2b·d_in·m`` forward, ``2b·d_in·m
 input gradient). Output layer (row shard): ``2bm·d_out`` forward, ``4bm·d_out`` backward, one
 all-reduce of ``(b, d_out)`` forward: ``2(p-1)/p·b·d_out·s`` bytes.
 
-Energy (phantom.md 3.2; coefficients are ASSUMPTIONS, every result is labelled "modeled")::
+Energy (coefficients are ASSUMPTIONS, every result is labelled "modeled")::
 
     E_iter = Σ_ranks [ε_F·F_rank + ε_B·B_rank] + p·P_static·T_iter
 """
@@ -60,20 +60,20 @@ class LayerCost:
 
 
 def _ring(p: int, chunk_elems: float, s: int) -> float:
-    return (p - 1) * chunk_elems * s  # phantom.md 1.4/1.5: (p-1)·c·s per rank
+    return (p - 1) * chunk_elems * s  # mlsurrogate/parallel/phantom.py: (p-1)·c·s per rank
 
 
 def hidden_layer_cost(
     mode: str, b: int, n: int, p: int = 1, k: int = 0, s: int = 4, self_ghost: bool = False
 ) -> LayerCost:
-    """One hidden layer on one rank, per training iteration (phantom.md 3 table)."""
+    """One hidden layer on one rank, per training iteration (table above)."""
     if mode == "none":
         return LayerCost(2.0 * b * n * n, 4.0 * b * n * n)
     m = n // p
-    if mode == "tensor":  # phantom.md 2.1: 6bn²/p, 2(p-1)/p·b·n·s
+    if mode == "tensor":  # TP-A: 6bn²/p, 2(p-1)/p·b·n·s
         return LayerCost(2.0 * b * n * m, 4.0 * b * n * m,
                          {"all_gather": _ring(p, b * m, s)}, {"reduce_scatter": _ring(p, b * m, s)})
-    if mode == "phantom":  # phantom.md 1.4: 2bm² + 2bmkp ; 1.5: 4bm² + 4bmkp
+    if mode == "phantom":  # PP forward: 2bm² + 2bmkp ; backward: 4bm² + 4bmkp
         g = (p if self_ghost else p - 1) * k
         fwd = 2.0 * b * m * m + 2.0 * b * m * k + 2.0 * b * m * g
         bwd = 4.0 * b * m * m + 4.0 * b * m * k + 4.0 * b * m * g
@@ -115,13 +115,13 @@ def iteration_cost(arch: Arch, b: int, s: int | None = None, forward_only: bool 
     for part in parts:
         for op, v in part.items():
             by_op[op] = by_op.get(op, 0.0) + arch.depth * v
-    if p > 1:  # output all-reduce, phantom.md 1.6; backward is the identity
+    if p > 1:  # output all-reduce (model assembly); backward is the identity
         by_op["all_reduce"] = 2.0 * (p - 1) / p * b * arch.d_out * s
     return IterationCost(flops, hidden, {k: v for k, v in by_op.items() if v})
 
 
 def param_count(arch: Arch) -> dict[str, int]:
-    """Parameters per rank (the largest, rank 0) and in total (phantom.md 3 table)."""
+    """Parameters per rank (the largest, rank 0) and in total (table above)."""
     n, p, L, k = arch.width, arch.nproc, arch.depth, arch.ghosts
     m = n // p
     io = arch.d_in * m + m + m * arch.d_out  # per rank, input + output layers
@@ -137,17 +137,17 @@ def param_count(arch: Arch) -> dict[str, int]:
 
 
 def formula_ratios(n: int, p: int, k: int) -> dict[str, float]:
-    """PP/TP ratios of one hidden layer at equal n, p, b (phantom.md 3): FLOPs ``1/p + kp/n``,
+    """PP/TP ratios of one hidden layer at equal n, p, b (table above): FLOPs ``1/p + kp/n``,
     bytes ``kp/n = k/m``."""
     return {"flops": 1.0 / p + k * p / n, "bytes": k * p / n}
 
 
 # --------------------------------------------------------------------------------------------
-# energy model (phantom.md 3.2)
+# energy model
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class EnergyCoefficients:
-    """Coefficients of phantom.md 3.2 with a (low, high) range each. ASSUMPTIONS, not measured.
+    """Energy-model coefficients with a (low, high) range each. ASSUMPTIONS, not measured.
 
     Defaults are order-of-magnitude values for one core of a server CPU exchanging data over
     loopback TCP: ε_F ~ 50 pJ/FLOP (10-200), ε_B ~ 0.5 nJ/byte (0.05-5, memcpy + TCP stack up
@@ -184,7 +184,7 @@ def modeled_energy(
     n_iter: float = 1.0,
     coeffs: EnergyCoefficients = DEFAULT_COEFFICIENTS,
 ) -> dict[str, Any]:
-    """``N·E_iter`` of phantom.md 3.2 with its sensitivity band (all coefficients low / high).
+    """``N·E_iter`` of the energy model with its sensitivity band (all coefficients low / high).
 
     The result is always labelled ``"modeled"`` and carries its coefficient table.
     """

@@ -170,7 +170,7 @@ class Standardizer:
 
 
 # --------------------------------------------------------------------------------------------
-# synthetic teacher-student data (phantom.md 6.1)
+# synthetic teacher-student data
 # --------------------------------------------------------------------------------------------
 def teacher_student(
     n_samples: int = 4096,
@@ -182,7 +182,7 @@ def teacher_student(
     noise: float = 0.01,
     seed: int = 0,
 ) -> Dataset:
-    """Synthetic regression set: ``y = teacher(x) + noise``, ``x ~ N(0, I)`` (phantom.md 6.1).
+    """Synthetic regression set: ``y = teacher(x) + noise``, ``x ~ N(0, I)`` (teacher-student task).
 
     The teacher is a fixed random tanh FFN (``teacher_depth`` hidden layers of
     ``teacher_width``). Its last layer gives ``n_scalars`` scalar outputs ``s0, s1, ...`` and

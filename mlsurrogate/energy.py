@@ -1,6 +1,6 @@
 """Measured energy where a hardware counter exists, otherwise an explicit "not measured".
 
-phantom.md 7 and ecosystem.md 5: GPU energy from NVML (``nvmlDeviceGetTotalEnergyConsumption``,
+Counters: GPU energy from NVML (``nvmlDeviceGetTotalEnergyConsumption``,
 mJ since driver load), CPU package energy from RAPL (``/sys/class/powercap/intel-rapl:N/
 energy_uj``, wrapping at ``max_energy_range_uj``). Nothing else counts as a measurement: no
 TDP x time guesses, no CodeCarbon constant mode. On a machine without counters (such as the

@@ -12,7 +12,7 @@ from lfqcd.errors import InvalidParameterError, LFQCDError, ResultFileError
 class ParallelLayoutError(InvalidParameterError):
     """The (width n, ranks p, ghosts k) layout is impossible.
 
-    Causes: ``p`` does not divide ``n``; ``k < 1``; ``k >= n/p`` (phantom.md 1.1 requires
+    Causes: ``p`` does not divide ``n``; ``k < 1``; ``k >= n/p`` (the phantom-parallel method requires
     ``1 <= k < m``). Fix: pick ``n`` a multiple of ``p`` and ``k`` below ``n/p``.
     """
 

@@ -18,9 +18,9 @@ __all__ = ["SCHEMES", "plot_loss_curve", "rmse_by_observable", "versions", "writ
 
 SCHEMES = {
     "none": "dense single-process FFN (reference)",
-    "tensor": "TP-A of phantom.md 2.1: 1-D, every hidden layer column-parallel, activations "
+    "tensor": "TP-A: 1-D, every hidden layer column-parallel, activations "
               "sharded between layers (all-gather fwd / reduce-scatter bwd)",
-    "phantom": "phantom parallelism, phantom.md 1 (ghost all-gather fwd / reduce-scatter bwd)",
+    "phantom": "phantom parallelism (per-layer ghost all-gather fwd / reduce-scatter bwd)",
 }
 
 

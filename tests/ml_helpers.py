@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-#: phantom.md 1.6 / issue 6: distributed == reference to 1e-5 in float32
+#: issue 6: distributed == reference to 1e-5 in float32
 TOL32 = 1e-5
 TOL64 = 1e-10
 

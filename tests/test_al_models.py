@@ -1,5 +1,5 @@
 """Uncertainty models of issue 7: the deep ensemble (default) and the heteroscedastic
-log-variance head (spec active_learning.md 3.1, 4, 7), and the ``loss_fn`` option of ``fit``."""
+log-variance head (spread plus aleatoric variance), and the ``loss_fn`` option of ``fit``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Selection policy of issue 7 (spec active_learning.md 3.2-3.4): scores -> probabilities,
+"""Selection policy of issue 7 (uncertainty sampling, mlsurrogate/active/policy.py): scores -> probabilities,
 multinomial batch draw, jitter, de-duplication, uniform mix; the coupling box; the config."""
 
 from __future__ import annotations

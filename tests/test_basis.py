@@ -3,7 +3,7 @@
 Every basis of the registry :data:`SMALL_BASES` goes through the same checks: sizes equal the
 closed-form counts and an independent brute-force enumeration, packed keys round-trip through
 ``find_state``, the decoded arrays re-pack to the stored keys, Fock sectors are contiguous and
-their dimensions sum to the total, and every state sits on the grids of physics.md B / C.7.
+their dimensions sum to the total, and every state sits on the grids of docs/physics.md (G2)-(G4).
 The registry is imported by ``test_operators.py`` and ``test_symmetry.py`` so that all contract
 tests run over the same named bases.
 """
@@ -101,7 +101,7 @@ def state_label(basis: ChainBasis, i: int) -> tuple:
 
 
 def brute_force_labels(spec: BasisSpec) -> set:
-    """All states of ``spec`` enumerated directly from physics.md A/B (no code from lfqcd.basis).
+    """All states of ``spec`` enumerated directly from docs/physics.md section 3 (no code from lfqcd.basis).
 
     static: links ``a_j >= 1``, quark ``b >= 1``, ``sum a + b <= N``; dlcq: additionally the
     antiquark ``b' >= 1`` with ``sum a + b + b' = K + 1`` (total momentum ``(K + 1 - 1) h = 1``).
@@ -138,10 +138,10 @@ def test_sizes_match_closed_form_and_brute_force(name):
 
 
 def test_closed_form_counts_by_hand():
-    # static, N = 8, spin, 1 link: 2 * 8 + 4 * 2 * C(8, 2) = 16 + 224 (physics.md C.7 sizes)
+    # static, N = 8, spin, 1 link: 2 * 8 + 4 * 2 * C(8, 2) = 16 + 224 (docs/physics.md (G2)-(G4) grids)
     assert static_sector_size(8, 0) == 16
     assert static_sector_size(8, 1) == 224
-    # physics.md C.7: "N = 32 gives ~4000 states"
+    # N = 32 gives ~4000 states
     assert static_sector_size(32, 0) + static_sector_size(32, 1) == 64 + 8 * 496
     # dlcq, K = 6, spin: sector 0 has 4 helicity pairs x 6 splittings
     assert dlcq_sector_size(6, 0) == 24
@@ -211,7 +211,7 @@ def test_states_lie_on_the_grids(name):
         assert basis.h == spec.h
         assert np.all(basis.anti_mom == 0) and np.all(basis.hel_qbar == 0)
         assert np.all(ktot <= spec.n_cut * h + 1e-12)  # cutoff kappa_tot <= kappa_max
-        # kappa_tot is half-odd too (physics.md B: the vertex maps grid to grid)
+        # kappa_tot is half-odd too (docs/physics.md (G2): the vertex maps grid to grid)
         np.testing.assert_allclose(ktot / h - 0.5, np.round(ktot / h - 0.5), atol=1e-12)
     else:
         assert basis.h == 1.0 / spec.n_cut

@@ -14,7 +14,7 @@ from lfqcd.couplings import Couplings
 from lfqcd.errors import InvalidParameterError
 from lfqcd.thooft import light_light_spectrum
 
-AIRY = np.array([1.0188, 2.3381])  # zeros of Ai' (even) and Ai (odd), physics.md J.2
+AIRY = np.array([1.0188, 2.3381])  # zeros of Ai' (even) and Ai (odd), docs/physics.md section 10
 
 
 def test_longitudinal_string_tension_from_heavy_heavy_limit():

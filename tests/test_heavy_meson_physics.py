@@ -75,7 +75,7 @@ def test_zero_hopping_is_heavy_light_thooft_same_resolution():
 
 
 def test_zero_link_path_reproduces_j2_table():
-    """Same pieces and assembly with the link sector removed: physics.md J.2, m = 1 and 2."""
+    """Same pieces and assembly with the link sector removed: docs/physics.md section 10, m = 1 and 2."""
     for m, (l0, l1) in {1.0: (1.7196, 2.8387), 2.0: (2.65464, 3.64530)}.items():
         hs = np.array([0.04, 0.02, 0.01])
         vals = np.array([
@@ -108,7 +108,7 @@ def test_counterterm_keeps_lambda_bar_fixed_across_resolutions():
         ren = renormalized_solve(model, ILL, RenormalizationCondition("lambda_bar", target))
         assert ren.solution.lambda_bar[0] == pytest.approx(target, abs=1e-6)
         m0.append(ren.m0_sq)
-    # physics.md K: m0^2 = 1.64, 2.46, 3.05 for h = 0.4, 0.3, 0.25, growing like ln(1/h)
+    # docs/physics.md section 6: m0^2 = 1.64, 2.46, 3.05 for h = 0.4, 0.3, 0.25, growing like ln(1/h)
     np.testing.assert_allclose(m0, [1.64, 2.46, 3.05], atol=0.03)
     # without the counterterm there is no continuum limit (K: 0.21, -0.31 at h = 0.4, 0.25)
     naive = [HeavyLightModel(Resolution(h, 12.0)).solve(ILL, 1).lambda_bar[0] for h in (0.4, 0.25)]
@@ -167,7 +167,8 @@ def test_results_do_not_depend_on_spin_partner(ground):
 
 
 def test_zero_link_identities_virial_and_lambda_b():
-    """Exact identities of J.2 through the observables module: <kappa> = Lambda-bar, lambda_B = m."""
+    """Exact 't Hooft identities (docs/physics.md section 10) via the observables module:
+    <kappa> = Lambda-bar, lambda_B = m."""
     m = 1.0
     errs = []
     for h in (0.04, 0.02):
@@ -177,7 +178,7 @@ def test_zero_link_identities_virial_and_lambda_b():
         errs.append(abs(obs.virial_mismatch(model.basis, c, sol.lambda_bar[0])))
         lam_b = obs.lcda_moments(model.basis, c)["lambda_B"]
         assert lam_b == pytest.approx(m, abs=1e-2)
-        # physics.md J.2: int phi dkappa = 2.174 for m = 1 (with the tail correction)
+        # docs/physics.md (E3), section 10: int phi dkappa = 2.174 for m = 1 (with the tail correction)
         assert obs.phi0_integral(model.basis, c, G=1.0) == pytest.approx(2.174, abs=1e-2)
     assert errs[1] < errs[0] < 0.05  # the virial identity improves with the grid
 

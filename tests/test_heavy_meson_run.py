@@ -44,7 +44,8 @@ def test_cli_run_writes_tables_plots_and_full_record(tmp_path, capsys):
     res = json.loads((out / "results.json").read_text())
     assert res["version"] and res["config"]["couplings"]["t_F"] == 0.5
     assert res["seeds"]["eigensolver_start_vector"] == 0
-    assert res["preset"]["name"] == "illustrative" and "physics.md K" in res["preset"]["provenance"]
+    assert res["preset"]["name"] == "illustrative"
+    assert "docs/physics.md section 6" in res["preset"]["provenance"]
     for key in ("lambda_bar", "rho2", "xi_curvature", "fB_sqrtM", "lambda_B", "omega_plus_mean",
                 "P0", "virial_mismatch"):
         o = res["observables"][key]

@@ -1,4 +1,4 @@
-"""One-way layers (style.md checklist 1, architecture.md): an AST test over the source tree.
+"""One-way layers (core -> physics/ML packages, never back): an AST test over the source tree.
 
 * ``lfqcd/`` (the generic core) never imports ``heavy_meson`` or ``mlsurrogate``; only the CLI
   wiring in ``lfqcd/cli.py`` may name them (as import strings of subcommands).

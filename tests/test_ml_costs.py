@@ -1,4 +1,5 @@
-"""Cost model (phantom.md 3) vs counters, collectives at world size 1, energy reporting (7)."""
+"""Cost model (mlsurrogate/costmodel.py) vs counters, collectives at world size 1, energy reporting
+(mlsurrogate/energy.py)."""
 
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ def test_hidden_layer_formulas_of_phantom_md_3() -> None:
     r = formula_ratios(n, p, k)
     assert r["bytes"] == pytest.approx(k / m)
     assert pp.flops / tp.flops == pytest.approx(r["flops"])
-    # worked examples of phantom.md 3 (rounded there to two figures)
+    # worked examples of the cost model, rounded to two figures
     assert formula_ratios(8192, 8, 16) == pytest.approx({"flops": 0.14, "bytes": 0.016}, abs=0.005)
     assert formula_ratios(16384, 32, 16)["flops"] == pytest.approx(0.063, abs=0.001)
 

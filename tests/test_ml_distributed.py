@@ -68,7 +68,7 @@ def _worker(ctx: Any, cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _check_costs(res: dict[str, Any], arch: Arch, fallback: bool = False) -> None:
-    """Byte counters == phantom.md 3 formulas for the collectives issued; FLOPs == analytic."""
+    """Byte counters == mlsurrogate/costmodel.py formulas for the collectives issued; FLOPs == analytic."""
     cost = iteration_cost(arch, B)
     assert res["flops"] == cost.flops
     assert res["bytes"]["logical_bytes"] == pytest.approx(cost.bytes_by_op)

@@ -1,4 +1,4 @@
-"""Phantom layer (phantom.md 1) in one process: dense equivalence, gradcheck, init, layout errors."""
+"""Phantom layer (``phantom.py``) in one process: dense equivalence, gradcheck, init, layout errors."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ VARIANTS = {
 
 
 def _dense_forward(v: VirtualPhantomFFN, x: torch.Tensor) -> torch.Tensor:
-    """The dense FFN whose hidden weights are the block matrices of phantom.md 1.3."""
+    """The dense FFN whose hidden weights are the block matrices of ``dense_equivalent_weight``."""
     R = v.ranks
     h = torch.tanh(F.linear(x, torch.cat([P.w_in for P in R]), torch.cat([P.b_in for P in R])))
     for l, W in enumerate(v.dense_weights()):
@@ -36,7 +36,7 @@ def _dense_forward(v: VirtualPhantomFFN, x: torch.Tensor) -> torch.Tensor:
 
 @pytest.mark.parametrize("variant", list(VARIANTS), ids=list(VARIANTS))
 def test_phantom_equals_dense_with_low_rank_off_diagonal_blocks(variant: str) -> None:
-    """phantom.md 1.3: forward and every gradient equal the dense block model (fp32, 1e-5)."""
+    """Dense equivalence: forward and every gradient equal the dense block model (fp32, 1e-5)."""
     arch = Arch(d_in=5, d_out=3, width=24, depth=2, mode="phantom", nproc=4, ghosts=2,
                 **VARIANTS[variant])
     v = VirtualPhantomFFN(arch)
@@ -72,7 +72,7 @@ def test_off_diagonal_blocks_have_rank_at_most_k() -> None:
     ids=["plain", "self_ghost+tanh", "relu"],
 )
 def test_gradcheck_virtual_ranks_float64(self_ghost: bool, ghost_act: str) -> None:
-    """torch.autograd.gradcheck on the hand-written backward of phantom.md 1.5 (float64)."""
+    """torch.autograd.gradcheck on the hand-written backward of mlsurrogate/parallel/phantom.py (float64)."""
     spec = PhantomLayerSpec(6, 3, 1, self_ghost=self_ghost, ghost_activation=ghost_act)
     gen = torch.Generator().manual_seed(3)
     hs = [torch.randn(4, 2, dtype=torch.float64, generator=gen).requires_grad_() for _ in range(3)]
@@ -97,7 +97,7 @@ def test_single_rank_function_gradcheck_float64() -> None:
 
 
 def test_virtual_reference_reproduces_every_rank_initialisation() -> None:
-    """phantom.md 1.6: per-(layer, rank) seeds; rank r of the virtual model == rank r built alone."""
+    """Model assembly: per-(layer, rank) seeds; rank r of the virtual model == rank r built alone."""
     arch = Arch(d_in=3, d_out=2, width=16, depth=3, mode="phantom", nproc=4, ghosts=3)
     v = VirtualPhantomFFN(arch)
     for r in (0, 3):

@@ -1,7 +1,7 @@
 r"""Operator pieces: fast numba CSR path == slow dense reference, Hermiticity (issue #2).
 
 :func:`reference_pieces` rebuilds every coupling-free piece of :mod:`lfqcd.operators` as a dense
-matrix with plain Python loops, directly from the formulas of physics.md C.2-C.5 discretised as
+matrix with plain Python loops, directly from the formulas of docs/physics.md (H3)-(H14) discretised as
 in C.7, on the state labels of :func:`test_basis.state_label` (looked up in a Python dict, not
 through packed keys). It shares no code with the numba kernels. The only liberty taken with the
 literal C.7 text is the cutoff tail of the static-source--link Coulomb self-energy (see
@@ -47,7 +47,7 @@ def assert_hermitian(A: sp.spmatrix, what: str = "operator") -> None:
 
 
 # ----------------------------------------------------------------------------------------------
-# the femtoworm Hamiltonian of physics.md D.3 (shared with test_symmetry / test_eigen)
+# the femtoworm Hamiltonian of docs/physics.md (H1) (shared with test_symmetry / test_eigen)
 
 FEMTOWORM_PIECES = ("kinetic", "m0_sq", "m_sq", "mu_sq", "G", "t_F", "t_NF", "w_FF", "w_NN", "w_FN")
 
@@ -72,7 +72,7 @@ def femtoworm_pieces(basis: ChainBasis) -> dict[str, sp.csr_matrix]:
 
 
 def femtoworm_coefficients(basis: ChainBasis | None = None, m0_sq: float = 1.64) -> dict[str, float]:
-    """Coefficients from the ``illustrative`` preset (physics.md K example, ``m_0^2 = 1.64``)."""
+    """Coefficients from the ``illustrative`` preset (docs/physics.md section 6 example, ``m_0^2 = 1.64``)."""
     c = get_preset("illustrative").couplings
     coef = {
         "kinetic": 1.0, "m0_sq": m0_sq, "m_sq": c.m**2, "mu_sq": c.mu**2, "G": c.G,
@@ -84,7 +84,7 @@ def femtoworm_coefficients(basis: ChainBasis | None = None, m0_sq: float = 1.64)
 
 
 # ----------------------------------------------------------------------------------------------
-# the slow reference: plain loops over labels, formulas of physics.md C.2-C.5 / C.7
+# the slow reference: plain loops over labels, formulas of docs/physics.md (H3)-(H14)
 
 
 def _cell(k: float, kp: float, h: float) -> float:

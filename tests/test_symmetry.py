@@ -1,9 +1,9 @@
-r"""C_4 rotation and j_z blocks (physics.md D.3 "Symmetries to verify numerically", J.3; issue #2).
+r"""C_4 rotation and j_z blocks (docs/physics.md (G5) and section 10; issue #2).
 
 On the transverse lattice only ``j_z mod 4`` is conserved: ``R`` (links turned by 90 degrees, helicity
 phases ``exp(-i s pi/2)``) commutes with every piece, the projectors ``P_j`` split the basis, the
 union of the block spectra is the full spectrum, and the reflection symmetry makes ``j_z`` and
-``-j_z`` degenerate (the ``j_z = +-1/2`` doublets of physics.md J.3).
+``-j_z`` degenerate (the ``j_z = +-1/2`` doublets of docs/physics.md section 10).
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ def test_plus_minus_jz_degeneracy(name):
 
 
 def test_ground_state_is_a_jz_half_doublet():
-    """physics.md K: with hopping on, the lowest state of the femtoworm is a j_z = +-1/2 doublet."""
+    """docs/physics.md section 6: hopping on, the lowest state of the femtoworm is a j_z = +-1/2 doublet."""
     basis = get_basis("static-N8-1link-spin")
     H = femtoworm_H(basis)
     full = scipy.linalg.eigvalsh(H)

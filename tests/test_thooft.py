@@ -1,9 +1,9 @@
-r"""The 't Hooft model as the zero-link sector: physics acceptance of issue #2 (physics.md J.1, J.2).
+r"""The 't Hooft model as the zero-link sector: physics acceptance of issue #2 (docs/physics.md section 10).
 
-Reference numbers are the J.2 table (G = 1). Tolerances are those of issue #2: light-light excited
+Reference numbers are the static 't Hooft table (G = 1). Tolerances are those of issue #2: light-light excited
 levels 1e-2 relative and ``|M_0^2| < 0.05 G``; heavy-light ``Lambda-bar_0`` within 2e-3 and the first
 excited level within 1e-2 after extrapolation in the grid spacing. The exact identities of the
-heavy-light equation (J.2 items 1-4) are checked on the eigenvectors, whose grid coefficients are
+heavy-light equation (docs/physics.md section 10) are checked on the eigenvectors, whose grid coefficients are
 ``c_i = phi(kappa_i) sqrt(h)`` on ``kappa_i = (i - 1/2) h``:
 
 * virial ``<kappa> = Lambda-bar`` for every eigenstate (violated only by the grid and cutoff);
@@ -35,7 +35,7 @@ from lfqcd.thooft import heavy_light_spectrum, light_light_spectrum
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# physics.md J.2, G = 1
+# docs/physics.md section 10, G = 1
 LIGHT_CHIRAL = (0.0, 5.8817, 14.1429, 23.084)
 LIGHT_M2_EQ_G = (7.27, 17.31, 27.12, 37.02)
 HEAVY_TABLE = {  # m: (Lambda-bar_0, Lambda-bar_1, Lambda-bar_2, int phi dk of the ground state)
@@ -122,7 +122,7 @@ def test_light_light_scales_linearly_in_mass_squared_and_G():
 
 
 # ----------------------------------------------------------------------------------------------
-# heavy-light (static source) 't Hooft equation: the J.2 table
+# heavy-light (static source) 't Hooft equation: reference table
 
 
 @pytest.mark.parametrize("m", MASSES)
@@ -137,7 +137,7 @@ def test_heavy_light_binding_energies_J2(m):
 
 @pytest.mark.parametrize("m", MASSES)
 def test_virial_every_eigenstate(m):
-    """J.2 identity 1: <kappa> = Lambda-bar for every eigenstate, up to grid and cutoff effects
+    """Identity: <kappa> = Lambda-bar for every eigenstate, up to grid and cutoff effects
     that shrink as h -> 0."""
     hs = (H_COARSE, *H_LADDER)
     viol = np.array([virial_violation(h, m) for h in hs])

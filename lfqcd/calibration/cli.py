@@ -1,4 +1,4 @@
-"""Calibrate the couplings: light mesons + covariance + string tensions (physics.md F).
+"""Calibrate the couplings: light mesons + covariance + string tensions (docs/physics.md section 8).
 
 ``lfqcd calibrate runs/calibrate.toml --out DIR`` runs the least-squares fit of
 :mod:`lfqcd.calibration.fit` and writes ``calibration.json`` (fitted couplings with errors,

@@ -1,4 +1,4 @@
-"""Fix the transverse-lattice couplings from light mesons and covariance (docs/physics.md (K1)-(K4)).
+"""Fix the transverse-lattice couplings from light mesons and covariance (docs/physics.md (F1)-(F8)).
 
 Fit parameters (lattice units): ``G``, ``mu``, ``m``, the renormalised light-quark mass
 ``m_R_sq`` (docs/physics.md (R2)), ``t_F`` and ``t_NF``; the link swaps are

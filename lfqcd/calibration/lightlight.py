@@ -1,4 +1,4 @@
-r"""Light-light femtoworm mesons (physics.md C.6) and transverse-lattice string tensions (F.2).
+r"""Light-light femtoworm mesons (docs/physics.md (H15)-(H17)) and transverse string tensions (H18), (F2).
 
 Light-light operator (DLCQ resolution ``K``, ``P^+ = 1``, fractions ``x``) at total transverse
 momentum ``P_perp`` (units of ``1/a``):
@@ -24,7 +24,7 @@ Mesons: the pion is the lowest ``j_z = 0`` state at ``P_perp = 0``; the rho the 
 covariance of the dispersion relation requires ``M^2(P_perp) = M^2(0)``, i.e. a transverse
 "speed of light" ``c_T^2 = [E(P) - E(0)] / P^2 = 1``.
 
-Transverse string (physics.md F.2): one link between two static sources on neighbouring
+Transverse string (docs/physics.md (H18), (F2)): one link between two static sources on neighbouring
 sites, ``2 E = kappa_L + mu^2/kappa_L + Coulomb with both sources``; ``sigma_T a = E_0 / 2``
 (the lowest light-dof energy, halved as in ``2 Lambda-bar``), in lattice units
 ``sigma_T a^2 = E_0/2`` against ``sigma_L a^2 = pi G / 2``.
@@ -63,7 +63,7 @@ class LightLightModel:
         kin_q = ops.inverse_momentum(b, "quark") + ops.inverse_momentum(b, "antiquark")
         s0 = sp.diags((b.nlinks == 0).astype(float))
         quark_end = {
-            "t_F": ops.link_emission(b, helicity_flip=True),  # physics.md C.4
+            "t_F": ops.link_emission(b, helicity_flip=True),  # docs/physics.md (H9)
             "t_NF": ops.link_emission(b, helicity_flip=False),  # C.4
             "w_FF": ops.link_swap(b, "FF"),  # C.5a
             "w_NN": ops.link_swap(b, "NN"),
@@ -157,7 +157,7 @@ class LightLightModel:
     def decay_constant(self, vector: np.ndarray) -> float:
         r"""``f_pi = sqrt(2 N_c/pi) (1/a) int dx phi_{J=0}(x)`` in lattice units, with
         ``phi_{J=0} = (psi_{up,down} - psi_{down,up})/sqrt(2)`` in sector 0 (the light-light
-        analogue of physics.md E.2, f_pi = 130 MeV convention) [DERIVED here by analogy]."""
+        analogue of docs/physics.md (E2), f_pi = 130 MeV convention) [DERIVED here by analogy]."""
         b = self.basis
         s0 = b.sector_slice(0)
         c = vector[s0]
@@ -171,7 +171,7 @@ class LightLightModel:
 
 
 class TransverseString:
-    """One link between static sources on neighbouring sites (physics.md F.2)."""
+    """One link between static sources on neighbouring sites (docs/physics.md (H18), (F2))."""
 
     def __init__(self, h: float = 0.1, kappa_max: float = 12.0) -> None:
         self.basis: ChainBasis = static_pair_basis(h, kappa_max, n_links=1)
@@ -193,5 +193,5 @@ class TransverseString:
 
 
 def sigma_L(G: float) -> float:
-    """Longitudinal string tension ``pi G / 2`` (physics.md C.2)."""
+    """Longitudinal string tension ``pi G / 2`` (docs/physics.md (H18))."""
     return 0.5 * math.pi * G

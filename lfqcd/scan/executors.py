@@ -5,8 +5,8 @@ Executors
 ``process`` (default)
     :class:`concurrent.futures.ProcessPoolExecutor` on this machine, ``workers`` processes
     (default: all usable cores), each pinned to one BLAS/OpenMP/numba/torch thread by its
-    initializer (two-thread OpenBLAS made a small scan 15x slower on a 2-core VM, ecosystem.md
-    section 3). Workers live for the whole scan, so the simulator's operator cache is reused.
+    initializer (two-thread OpenBLAS made a small scan 15x slower on a 2-core VM, see
+    lfqcd/threads.py). Workers live for the whole scan, so the simulator's operator cache is reused.
 ``serial``
     In the calling process, one point at a time (debugging, profiling, tiny scans).
 ``dask``

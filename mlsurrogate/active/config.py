@@ -67,7 +67,7 @@ class BoxAxis:
 
 @dataclasses.dataclass(frozen=True)
 class PolicyConfig:
-    """Batch selection (spec active_learning.md 3.2-3.5 and 7).
+    """Batch selection (uncertainty sampling, mlsurrogate/active/policy.py).
 
     ``kind="random"`` is the baseline arm: every batch uniform in the box, same rounds,
     training and warm starts. ``kind="sobol"`` the space-filling baseline: every batch the next

@@ -1,4 +1,4 @@
-"""Batch selection by uncertainty sampling (spec active_learning.md 3.2-3.4 and 7).
+"""Batch selection by uncertainty sampling (results: docs/al_heavy4.md).
 
 Our surrogate is a *forward* model (couplings -> observables), so candidates are scored
 without simulating them (spec 7): each round draws a fresh quasi-random pool over the

@@ -1,4 +1,4 @@
-"""The sequential active-learning workflow, :func:`run_active_learning` (spec active_learning.md).
+"""The sequential active-learning workflow, :func:`run_active_learning` (results: docs/al_heavy4.md).
 
 Round 0: ``initial`` points of a Sobol'/LHS design, models trained from scratch
 (``initial_epochs``); rounds 1..R: ``batch`` points each, selected by

@@ -1,4 +1,4 @@
-"""Simulate while training: the streaming active-learning workflow (spec active_learning.md 6-7).
+"""Simulate while training: the streaming active-learning workflow (benchmarks/streaming_vs_sequential.py).
 
 The trainer runs in this process; simulations run on the scan executor (the same
 :class:`~lfqcd.scan.executors.ScanExecutor` and :func:`lfqcd.scan.worker.run_point` as scans:

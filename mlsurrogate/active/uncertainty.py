@@ -1,4 +1,4 @@
-"""Uncertainty models for active learning (spec active_learning.md 3.1, 4).
+"""Uncertainty models for active learning (deep ensembles with a log-variance head).
 
 ``"ensemble"`` (default): ``members`` >= 2 dense FFNs (:class:`~mlsurrogate.models.dense.FFN`
 through :func:`~mlsurrogate.train.api.train_surrogate`) with different initialisation and

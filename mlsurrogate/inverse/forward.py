@@ -2,14 +2,14 @@
 
 One point ``theta`` (a dict over the fitted names) becomes the eight femtoworm couplings
 (preset values, overridden by ``[couplings]`` fixed values and by ``theta``; ``t_NF = t_ratio
-t_F`` and Lagrangian link swaps ``w = t t'/m^2`` (physics.md C.5a) unless those are fitted or
+t_F`` and Lagrangian link swaps ``w = t t'/m^2`` (docs/physics.md (H12)-(H14)) unless those are fitted or
 fixed), then one call per configured simulator. The simulators are import strings of the
 simulator protocol (:mod:`lfqcd.simulator`), so the heavy-light solver of today
 (``heavy_meson.simulator:simulate``) can be swapped for a renormalised one by editing the
 configuration only.
 
 The physical scale is set by the longitudinal string tension, ``1/a = sqrt(G_phys / G)`` with
-``G_phys = 2 sigma / pi`` (physics.md C.2, the calibration's convention). Derived observables
+``G_phys = 2 sigma / pi`` (docs/physics.md (F1), the calibration's convention). Derived observables
 in GeV are added when their inputs are present:
 
 * ``fB_GeV = fB_sqrtM (1/a)^{3/2} / sqrt(M_B)``,
@@ -59,7 +59,7 @@ class ForwardModel:
         return vals
 
     def inverse_spacing_gev(self, G: float) -> float:
-        """``1/a = sqrt(G_phys / G)``, ``G_phys = 2 sigma / pi`` (physics.md C.2)."""
+        """``1/a = sqrt(G_phys / G)``, ``G_phys = 2 sigma / pi`` (docs/physics.md (F1))."""
         return math.sqrt(2.0 * self.cfg.sqrt_sigma_gev**2 / math.pi / G)
 
     def points(self, theta: Mapping[str, float]) -> list[dict[str, Any]]:

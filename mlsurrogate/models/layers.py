@@ -1,7 +1,7 @@
 """Building blocks shared by the dense, TP and PP networks: initialisation, activations, dtypes,
 strict state loading.
 
-Deterministic parameter initialisation (phantom.md 1.6, model assembly; style.md item 8):
+Deterministic parameter initialisation (``parallel/phantom.py``, model assembly):
 
 * Input, dense-hidden and output layers are drawn as one full *master* weight per layer from a
   per-layer seed; a rank keeps its slice. A TP model on any number of ranks therefore starts
@@ -102,7 +102,7 @@ def uniform(shape: tuple[int, ...], bound: float, gen: torch.Generator, dtype: t
 def kaiming_uniform(
     shape: tuple[int, ...], fan_in: int, activation: str, gen: torch.Generator, dtype: torch.dtype
 ) -> torch.Tensor:
-    """Kaiming-style uniform weights, bound ``gain·sqrt(3/fan_in)`` (phantom.md 1.6)."""
+    """Kaiming-style uniform weights, bound ``gain·sqrt(3/fan_in)`` (Kaiming uniform)."""
     return uniform(shape, gain(activation) * math.sqrt(3.0 / max(fan_in, 1)), gen, dtype)
 
 
@@ -115,7 +115,7 @@ def master_linear(
     activation: str,
     dtype: torch.dtype,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Full master ``(W (out, in), b (out,))`` of one layer; ranks slice it (style.md item 8)."""
+    """Full master ``(W (out, in), b (out,))`` of one layer; ranks slice it."""
     gen = torch.Generator().manual_seed(layer_seed(seed, tag, layer))
     w = kaiming_uniform((out_features, in_features), in_features, activation, gen, dtype)
     b = uniform((out_features,), 1.0 / math.sqrt(in_features), gen, dtype)

@@ -2,18 +2,18 @@
 
 Implementation notes
 --------------------
-Three tiers, as in style.md section 3 (Megatron ``mappings.py``), re-implemented for CPU/gloo:
+Three tiers, in the style of Megatron-LM's ``mappings.py``, re-implemented for CPU/gloo:
 
 1. Raw primitives ``raw_all_gather_last_dim``, ``raw_reduce_scatter_last_dim`` and
    ``raw_all_reduce`` (no autograd). They return a :class:`Pending` handle so that callers can
-   overlap computation with communication (phantom.md 1.4/1.5 "Overlap"); ``Pending.wait()``
+   overlap computation with communication (the overlap of mlsurrogate/parallel/phantom.py); ``Pending.wait()``
    turns a backend failure (a dead or late peer) into :class:`CollectiveError`.
 2. Private ``torch.autograd.Function`` classes whose forward and backward are adjoint pairs.
 3. Public wrappers whose docstrings state the pair. ``world_size == 1`` is the identity, the
    group is explicit (``None`` = default group) and the device comes from the input tensor, so
    gloo/CPU and NCCL/CUDA run the same code.
 
-Byte accounting (phantom.md 3, ring algorithms, bytes *sent per rank*):
+Byte accounting (mlsurrogate/costmodel.py, ring algorithms, bytes *sent per rank*):
 
 * all-gather of a per-rank chunk of ``c`` elements: ``(p-1)·c·s``
 * reduce-scatter to a per-rank chunk of ``c`` elements: ``(p-1)·c·s``
@@ -22,7 +22,7 @@ Byte accounting (phantom.md 3, ring algorithms, bytes *sent per rank*):
 Every call adds these *logical* bytes to :data:`COUNTER`. It also adds the *wire* bytes of the
 implementation actually used: equal to the logical bytes for a native collective, but e.g.
 ``2·(p-1)·c·s`` when a backend without reduce-scatter falls back to an all-reduce of the whole
-buffer (phantom.md 8, pitfall 3). Fallbacks are listed in ``COUNTER.fallbacks``. Wire bytes are
+buffer. Fallbacks are listed in ``COUNTER.fallbacks``. Wire bytes are
 themselves a ring model; gloo's internal algorithms may move more.
 
 Backend support is probed once per process group on first use (a tiny collective, issued by all
@@ -74,7 +74,7 @@ __all__ = [
 class CommCounter:
     """Bytes sent per rank by the collectives of this process, by operation name.
 
-    ``logical`` follows the phantom.md 3 formulas for the collective requested; ``wire`` is what
+    ``logical`` follows the mlsurrogate/costmodel.py formulas for the collective requested; ``wire`` is what
     the implementation used sends under the same ring model (differs only for fallbacks).
     """
 
@@ -132,7 +132,7 @@ COUNTER = CommCounter()
 
 
 def ring_bytes(op: str, p: int, elements: int, itemsize: int) -> float:
-    """Bytes sent per rank by a ring collective (phantom.md 3 / 3.1).
+    """Bytes sent per rank by a ring collective (mlsurrogate/costmodel.py).
 
     ``elements`` is the per-rank chunk for ``all_gather``/``reduce_scatter`` and the whole buffer
     for ``all_reduce``.
@@ -140,9 +140,9 @@ def ring_bytes(op: str, p: int, elements: int, itemsize: int) -> float:
     if p <= 1:
         return 0.0
     if op in ("all_gather", "reduce_scatter"):
-        return float((p - 1) * elements * itemsize)  # phantom.md 1.4 step 2, 1.5 step 3
+        return float((p - 1) * elements * itemsize)  # PP forward all-gather, backward reduce-scatter
     if op == "all_reduce":
-        return 2.0 * (p - 1) / p * elements * itemsize  # phantom.md 2.2 ring all-reduce
+        return 2.0 * (p - 1) / p * elements * itemsize  # ring all-reduce
     raise ValueError(f"unknown collective {op!r}")
 
 
@@ -242,7 +242,7 @@ def forget_backend_support() -> None:
 def override_backend_support(group: Any = None, **flags: bool) -> dict[str, bool]:
     """Replace probed support flags, e.g. ``reduce_scatter_single=False`` to use the all-reduce
     fallback on a backend whose native reduce-scatter is slow (gloo's is one all-reduce per
-    rank, phantom.md 8 pitfall 3). Local to this process: call it on every rank alike."""
+    rank). Local to this process: call it on every rank alike."""
     unknown = set(flags) - {"all_gather_single", "reduce_scatter_single"}
     if unknown:
         raise ValueError(f"unknown collective flag(s) {sorted(unknown)}")
@@ -287,7 +287,7 @@ def raw_all_gather_last_dim(
 ) -> torch.Tensor | Pending:
     """All-gather ``x (..., c)`` from every rank into ``(..., p·c)`` ordered by rank (no autograd).
 
-    Counts ``(p-1)·numel(x)·s`` bytes (phantom.md 1.4 step 2). With ``async_op`` returns a
+    Counts ``(p-1)·numel(x)·s`` bytes (PP forward, ``phantom.py``). With ``async_op`` returns a
     :class:`Pending` whose ``wait()`` gives the result.
     """
     p = get_world_size(group)
@@ -318,7 +318,7 @@ def raw_reduce_scatter_last_dim(
 ) -> torch.Tensor | Pending:
     """Sum ``y (..., p·c)`` over ranks and give rank r the ``c`` columns of slot r (no autograd).
 
-    Counts ``(p-1)·c·s`` logical bytes (phantom.md 1.5 step 3). Without a native reduce-scatter
+    Counts ``(p-1)·c·s`` logical bytes (PP backward, ``phantom.py``). Without a native reduce-scatter
     it all-reduces the whole buffer and slices slot r, counting ``2·(p-1)·c·s`` wire bytes.
     """
     p = get_world_size(group)
@@ -427,7 +427,7 @@ def all_gather_last_dim(x: torch.Tensor, group: Any = None) -> torch.Tensor:
     Backward: reduce-scatter (sum over ranks) of the gradient, slot r to rank r.
 
     The backward *sums*; returning only the local slice of the gradient is wrong whenever ranks
-    use the gathered tensor differently (phantom.md 8, pitfall 1).
+    use the gathered tensor differently.
     """
     if get_world_size(group) == 1:
         return x

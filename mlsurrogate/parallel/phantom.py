@@ -1,20 +1,20 @@
-"""Phantom-parallel (PP) FFN: the layer of phantom.md 1 and its single-process references.
+"""Phantom-parallel (PP) FFN: the layer (per-layer ghost all-gather) and its single-process references.
 
 Implementation notes
 --------------------
 Rank ``r`` of ``p`` owns ``m = n/p`` neurons of every hidden layer and, per layer, the
-parameters (phantom.md 1.2)
+parameters
 
     A_r (m, m)   local block           C_r (k, m)   compressor -> k ghost neurons
     D_r (m, (p-1)k) decompressor       β_r (m,)     bias
 
-(``D_r`` is ``(m, pk)`` with ``self_ghost=True``). Forward (phantom.md 1.4)::
+(``D_r`` is ``(m, pk)`` with ``self_ghost=True``). Forward::
 
     u_r = h_r C_rᵀ ; g_r = φ(u_r)                   φ = ghost activation, identity by default
     G   = all-gather(g_r)         (b, pk)           overlapped with h_r A_rᵀ when overlap=True
     z_r = h_r A_rᵀ + G_{¬r} D_rᵀ + β_r
 
-Backward (phantom.md 1.5)::
+Backward (steps 1-5 below)::
 
     P_r  = δ_r D_r ; insert a zero block at slot r (self_ghost: keep it)
     ∂ℓ/∂g_r = reduce-scatter-sum(P)                overlapped with ∇A, ∇D, ∇β, δ_r A_r
@@ -26,10 +26,10 @@ The per-rank algebra lives in ``_compress``/``_decompress``/``_local_grads`` and
 :class:`PhantomLinearFn` (one rank, real collectives) and :class:`VirtualPhantomLinearFn` (all
 ``p`` ranks in one process, the reduce-scatter being a local sum). The virtual version is what
 ``gradcheck`` verifies in float64; the distributed version is tested against it; and both equal
-the dense layer with low-rank off-diagonal blocks of phantom.md 1.3
+the dense layer with low-rank off-diagonal blocks
 (:func:`dense_equivalent_weight`).
 
-Model assembly (phantom.md 1.6, identical to the TP model): the input layer is column-parallel
+Model assembly (identical to the TP model): the input layer is column-parallel
 (rank r keeps rows r·m..(r+1)·m of the master ``W_in``; no communication), the output layer is
 row-parallel (columns of the master ``W_out``) followed by one all-reduce (identity backward);
 the output bias is owned by rank 0 so that replicated copies cannot drift.
@@ -105,7 +105,7 @@ def init_phantom_layer(
 ) -> dict[str, torch.Tensor]:
     """Parameters ``A, C, D, bias`` of ``rank`` in hidden ``layer`` from their own seed.
 
-    phantom.md 1.6: ``[A | D]`` is one linear map of fan-in ``m + n_ghost_in``; ``C`` one of
+    Model assembly: ``[A | D]`` is one linear map of fan-in ``m + n_ghost_in``; ``C`` one of
     fan-in ``m`` with the ghost activation's gain. Draw order A, C, D, bias is fixed.
     """
     gen = torch.Generator().manual_seed(layer_seed(seed, "phantom", layer, rank))
@@ -138,12 +138,12 @@ def _dphi(du: torch.Tensor, u: torch.Tensor, g: torch.Tensor, name: str) -> torc
 
 
 def _compress(h: torch.Tensor, C: torch.Tensor, spec: PhantomLayerSpec) -> tuple[torch.Tensor, torch.Tensor]:
-    u = h @ C.t()  # phantom.md 1.4 step 1: 2bmk FLOPs
+    u = h @ C.t()  # forward step 1: 2bmk FLOPs
     return u, _phi(u, spec.ghost_activation)
 
 
 def _others(G: torch.Tensor, r: int, spec: PhantomLayerSpec) -> torch.Tensor:
-    """``G_{¬r}``: drop rank r's own k columns unless self-ghosts are used (phantom.md 1.4)."""
+    """``G_{¬r}``: drop rank r's own k columns unless self-ghosts are used (forward)."""
     if spec.self_ghost:
         return G
     k = spec.k
@@ -151,7 +151,7 @@ def _others(G: torch.Tensor, r: int, spec: PhantomLayerSpec) -> torch.Tensor:
 
 
 def _slot_buffer(P: torch.Tensor, r: int, spec: PhantomLayerSpec) -> torch.Tensor:
-    """Re-insert a zero (b,k) block at slot r so the buffer is (b, pk) (phantom.md 1.5 step 3)."""
+    """Re-insert a zero (b,k) block at slot r so the buffer is (b, pk) (backward reduce-scatter)."""
     if spec.self_ghost:
         return P
     k = spec.k
@@ -162,7 +162,7 @@ def _slot_buffer(P: torch.Tensor, r: int, spec: PhantomLayerSpec) -> torch.Tenso
 def _local_grads(
     dz: torch.Tensor, h: torch.Tensor, A: torch.Tensor, G_use: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Communication-free part of phantom.md 1.5 steps 1 and 5: ∇A, ∇D, ∇β and δ A."""
+    """Communication-free part of backward steps 1 and 5: ∇A, ∇D, ∇β and δ A."""
     dA = dz.t() @ h  # 2bm^2
     dD = dz.t() @ G_use  # 2bm(p-1)k
     db = dz.sum(0)
@@ -174,7 +174,7 @@ def _ghost_grads(
     dg: torch.Tensor, u: torch.Tensor, g: torch.Tensor, h: torch.Tensor, C: torch.Tensor,
     dh: torch.Tensor, spec: PhantomLayerSpec,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """phantom.md 1.5 steps 4-5: ∇C and the ghost contribution to ∂ℓ/∂h."""
+    """Backward steps 4-5: ∇C and the ghost contribution to ∂ℓ/∂h."""
     du = _dphi(dg, u, g, spec.ghost_activation)
     dC = du.t() @ h  # 2bkm
     return dC, torch.addmm(dh, du, C)  # + 2bkm
@@ -184,7 +184,7 @@ def _ghost_grads(
 # the distributed operator (one rank)
 # --------------------------------------------------------------------------------------------
 class PhantomLinearFn(torch.autograd.Function):
-    """Rank-local phantom layer ``z_r = h_r A_rᵀ + G_{¬r} D_rᵀ + β_r`` (phantom.md 1.4-1.5).
+    """Rank-local phantom layer ``z_r = h_r A_rᵀ + G_{¬r} D_rᵀ + β_r`` (forward and backward above).
 
     Collectives: forward all-gather of the ``(b, k)`` ghosts, backward reduce-scatter (sum) of
     the ``(b, pk)`` partial ghost gradients - the adjoint pair. Both are overlapped with the
@@ -215,7 +215,7 @@ class PhantomLinearFn(torch.autograd.Function):
     def backward(ctx: Any, dz: torch.Tensor) -> tuple[Any, ...]:
         h, A, C, D, G_use, u, g = ctx.saved_tensors
         spec = ctx.spec
-        P = dz @ D  # phantom.md 1.5 step 2: 2bm(p-1)k
+        P = dz @ D  # backward step 2: 2bm(p-1)k
         pending = raw_reduce_scatter_last_dim(_slot_buffer(P, ctx.r, spec), ctx.group,
                                               async_op=True)
         if not ctx.overlap:
@@ -273,7 +273,7 @@ class VirtualPhantomLinearFn(torch.autograd.Function):
 def dense_equivalent_weight(
     As: list[torch.Tensor], Cs: list[torch.Tensor], Ds: list[torch.Tensor], spec: PhantomLayerSpec
 ) -> torch.Tensor:
-    """The ``n x n`` weight of phantom.md 1.3: ``W[r,r] = A_r (+ D_{r<-r} C_r)``,
+    """The ``n x n`` dense-equivalent weight: ``W[r,r] = A_r (+ D_{r<-r} C_r)``,
     ``W[r,j] = D_{r<-j} C_j`` (rank <= k). Differentiable; only for the identity ghost activation.
     """
     if spec.ghost_activation != "identity":
@@ -300,7 +300,7 @@ def dense_equivalent_weight(
 # models
 # --------------------------------------------------------------------------------------------
 class PhantomRankParams(nn.Module):
-    """Every parameter rank ``rank`` holds (phantom.md 1.2 and 1.6 model assembly).
+    """Every parameter rank ``rank`` holds (parameters and model assembly above).
 
     ``w_in (m, d_in), b_in (m,)``: rows of the master input layer; per hidden layer ``l``:
     ``A.l, C.l, D.l, bias.l``; ``w_out (d_out, m)``: columns of the master output weight;
@@ -398,7 +398,7 @@ class VirtualPhantomFFN(nn.Module):
         return y
 
     def dense_weights(self) -> list[torch.Tensor]:
-        """Per hidden layer, the dense ``n x n`` weight of phantom.md 1.3 (differentiable)."""
+        """Per hidden layer, the dense-equivalent ``n x n`` weight (differentiable)."""
         R = self.ranks
         return [
             dense_equivalent_weight([P.A[l] for P in R], [P.C[l] for P in R],

@@ -3,13 +3,13 @@
 Implementation notes
 --------------------
 * Backend: ``auto`` picks NCCL only when CUDA is available with at least one device per rank
-  (NCCL refuses several ranks on one GPU, phantom.md 8 pitfall 7); otherwise gloo on CPU.
+  (NCCL refuses several ranks on one GPU); otherwise gloo on CPU.
   Asking for ``nccl`` without enough GPUs raises :class:`BackendUnavailableError`.
 * Every rank pins its thread pools to one thread (:func:`lfqcd.threads.pin_threads`).
 * ``init_process_group`` always gets a timeout; collectives on a dead peer then fail within it
   (see :class:`~mlsurrogate.errors.CollectiveError`) instead of hanging.
 * :func:`launch_local` starts ``p`` ranks on this machine (``fork`` by default: about 0.1 s
-  instead of several seconds per rank for ``spawn``, ecosystem.md 4) with a ``file://``
+  instead of several seconds per rank for ``spawn``) with a ``file://``
   rendezvous in a fresh temporary folder, collects each rank's return value and turns a rank
   that dies or overruns into :class:`~mlsurrogate.errors.RankFailureError`. ``lfqcd train``
   uses ``torchrun`` instead (see :mod:`mlsurrogate.train.cli`).

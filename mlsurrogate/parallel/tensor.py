@@ -1,23 +1,24 @@
-"""Tensor-parallel (TP) FFN: scheme TP-A of phantom.md 2.1 (1-D, every hidden layer column-parallel).
+"""Tensor-parallel (TP) FFN: scheme TP-A (1-D, every hidden layer column-parallel).
 
 Implementation notes
 --------------------
-Partition (style.md item 8). For a hidden layer ``z = H Wᵀ + β`` with ``W (n, n)``, rank ``r``
+Partition (ranks slice one master weight). For a hidden layer ``z = H Wᵀ + β`` with ``W (n, n)``, rank ``r``
 owns the output rows ``W_r = W[r·m:(r+1)·m, :]`` (``m = n/p``) and ``β_r``; the activations
 ``h_r (b, m)`` stay sharded by neuron between layers, exactly like the phantom model, so both
-models share the same input and output layers (phantom.md 1.6) and differ only in the hidden
+models share the same input and output layers (``phantom.py``, model assembly) and differ only in the hidden
 layer. Per hidden layer and rank:
 
 * forward: all-gather ``h_r`` -> ``H (b, n)``; ``z_r = H W_rᵀ + β_r``            (2bnm FLOPs)
 * backward: ``∇W_r = δ_rᵀ H``, ``∂ℓ/∂H = δ_r W_r`` (partial), reduce-scatter (sum) -> ``(b, m)``
   slices; with ``overlap`` the reduce-scatter is in flight while ``∇W_r`` is computed
   (Megatron's async grad-input communication).                                   (4bnm FLOPs)
-* bytes sent: ``2·(p-1)/p · b·n·s`` (ring all-gather + ring reduce-scatter, phantom.md 2.1).
+* bytes sent: ``2·(p-1)/p · b·n·s`` (ring all-gather + ring reduce-scatter).
 
 Why TP-A rather than TP-B (column/row pairs): its activation layout matches the phantom model
 (sharded between layers), so the comparison isolates the hidden-layer operator; both move the
-same bytes per layer (phantom.md 2.2). Weights are slices of one master weight per layer, so a
-TP model on any number of ranks equals the single-process :class:`~mlsurrogate.models.dense.FFN`.
+same bytes per layer (ring all-reduce = reduce-scatter + all-gather). Weights are slices of one
+master weight per layer, so a TP model on any number of ranks equals the single-process
+:class:`~mlsurrogate.models.dense.FFN`.
 """
 
 from __future__ import annotations
