@@ -190,7 +190,8 @@ def solve(
     v0 : start vector (warm start); default a seeded random vector.
     seed : seed of the default start vector (reproducible ARPACK runs).
     """
-    check_backend(backend)
+    if backend not in BACKENDS:
+        check_backend(backend)  # unknown name: the specific message
     n = H.shape[0]
     if H.shape != (n, n):
         raise InvalidParameterError(f"H must be square, got shape {H.shape}")
