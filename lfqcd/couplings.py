@@ -146,14 +146,21 @@ def couplings_from_fit(values: tuple[float, ...] | list[float]) -> tuple[Couplin
 
 
 #: `lfqcd calibrate runs/calibrate.toml` result (CALIBRATION_PARAMS order) and its covariance
-_CAL_FIT = (2.202987, 2.264335, 1.345002, 13.713984, 1.406556, 2.312226)
+_CAL_FIT = (1.5827205504850774, 1.62421589170588, 0.9169989725627665,
+            10.374776196062555, 0.9848524711023923, 1.4213910747135463)
 _CAL_COV = (
-    (0.136479, 0.146545, 0.0880022, 0.77074, 0.101149, 0.203499),
-    (0.146545, 0.159989, 0.0957801, 0.830163, 0.109801, 0.220295),
-    (0.0880022, 0.0957801, 0.0576307, 0.508546, 0.0662737, 0.132969),
-    (0.77074, 0.830163, 0.508546, 4.96066, 0.605762, 1.20553),
-    (0.101149, 0.109801, 0.0662737, 0.605762, 0.0774622, 0.154725),
-    (0.203499, 0.220295, 0.132969, 1.20553, 0.154725, 0.310077),
+    (0.005886073068036542, 0.0050914235303059574, 0.0036420082742881017,
+     0.0023766511423418185, 0.002008734591788326, 0.005636708276416182),
+    (0.005091423530306798, 0.005536679927920486, 0.003633784967737449,
+     -0.00041570110568512296, 0.0021957432370691247, 0.005003861726442224),
+    (0.003642008274286362, 0.003633784967735031, 0.002712245138177116,
+     0.00662617801087506, 0.0016286185958172374, 0.0044051821236433565),
+    (0.002376651142115632, -0.0004157011059302499, 0.006626178010713278,
+     0.6122207246054804, 0.030270640723559096, 0.049922845731285644),
+    (0.0020087345917771874, 0.002195743237056719, 0.0016286185958100134,
+     0.03027064072365682, 0.0024826000773795747, 0.004164843711835797),
+    (0.005636708276398865, 0.00500386172642277, 0.004405182123632738,
+     0.049922845731510734, 0.004164843711839432, 0.010311761878161612),
 )
 _CAL_SQRT_SIGMA = 0.44
 _CALIBRATED, _CAL_M_R_SQ = couplings_from_fit(_CAL_FIT)
@@ -175,13 +182,14 @@ PRESETS: dict[str, Preset] = {
             "m, the renormalised light-quark mass m_R_sq, t_F and t_NF by least squares to "
             "sigma_T = sigma_L (sqrt(sigma) = 0.44 GeV), m_pi, m_rho, f_pi, covariance of the pion "
             "dispersion relation along the axis and the diagonal and the rho's j_z = 0/1 "
-            "degeneracy, every light-light observable extrapolated in 1/K over K = 12, 16, 20; "
+            "degeneracy (weak), every light-light observable at K = 16, 20, 24 extrapolated in 1/K and "
+            "held near its K -> inf value (resolution-stability residuals); "
             "link swaps Lagrangian-consistent with m_V = m; self-energy log coefficient "
             "c = 4 (t_F^2 + t_NF^2)/m^2. "
-            "Fit status: success=False (The maximum number of function evaluations is exceeded.); "
-            "residuals/tol sigma_T/sigma_L -1.82, m_pi -0.04, m_rho +3.31, f_pi +1.91, c_T^2 axis "
-            "+0.32, c_T^2 diagonal +0.38, rho jz=0/1 +3.32; a = 0.8343 fm; resolution stability NOT "
-            "met (max |M^2(K) - M^2(inf)|/m_rho^2 = 0.098 over the fit K)."
+            "Fit status: success=True (`ftol` termination condition is satisfied.); residuals/tol "
+            "sigma_T/sigma_L +0.01, m_pi +0.00, m_rho +0.54, f_pi -0.61, c_T^2 axis -0.20, c_T^2 "
+            "diagonal -0.09, rho jz=0/1 +3.44; a = 0.7071 fm; resolution stability NOT met (max "
+            "|M^2(K) - M^2(inf)|/m_rho^2 = 0.065 over the fit K)."
         ),
     ),
     "illustrative": Preset(

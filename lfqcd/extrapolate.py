@@ -141,7 +141,7 @@ def _loo_rms(h, kmax, q, terms) -> float:
 
 
 def extrapolate_ansatz(h: np.ndarray, values: np.ndarray, kappa_max: np.ndarray,
-                       accept_factor: float = 4.0) -> AnsatzExtrapolation:
+                       accept_factor: float = 10.0) -> AnsatzExtrapolation:
     r"""Extrapolate ``h -> 0, kappa_max -> inf`` with several ansaetze (:data:`ANSAETZE`: O(h)
     cell-kernel errors, O(h^2), the ``h^{1/2}`` of end points ``phi ~ kappa^beta`` with beta near
     1/2, and ``1/kappa_max^2`` tails or ``1/kappa_max`` for slowly converging moments).
