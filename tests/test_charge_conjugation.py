@@ -145,7 +145,7 @@ def test_c_at_nonzero_transverse_momentum(model, p_perp):
     H = sum(coef[k] * pieces[k] for k in pieces)
     scale = float(np.abs(H.data).max())
     assert _commutator_norm(H, C_P) <= 1e-13 * scale
-    assert _commutator_norm(H, X) > 1e-2 * scale  # the phase is needed
+    assert _commutator_norm(H, X) > 1e-6 * scale  # the phase is needed (vs 1e-13 with it)
 
 
 # ----------------------------------------------------------------------------------------------
