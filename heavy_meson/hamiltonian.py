@@ -16,7 +16,7 @@ sector that can still emit a link (``n < max_links``: they share sector 0's smal
 log), ``m^2`` in the last sector (option ``counterterm_sectors="zero"``: sector 0 only).
 The static antiquark is a pure colour source (HQET at leading order, docs/physics.md section 4.1): it never
 hops, so the operator has no heavy-quark vertex. ``m_0^2`` is the sector-0 kinetic mass; with
-the renormalised light quark (docs/physics.md (R2)) it is ``m_R^2 + c ln(n - 1/2)`` on the
+the renormalised light quark (docs/physics.md (R4)) it is ``m_R^2 + c ln(n - 1/2)`` on the
 quark's cell ``n`` (pieces ``m0_sq`` and ``m0_log``), otherwise a constant tuned per
 resolution (:mod:`heavy_meson.renormalization`); ``m`` is the sector-1 kinetic mass.
 

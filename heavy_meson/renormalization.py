@@ -8,7 +8,7 @@ resolution so that one physical quantity stays fixed across resolutions.
 
 Conditions (``RenormalizationCondition.kind``):
 
-``renormalized_quark``  (default) one renormalised light quark (docs/physics.md (R1)-(R3)): the
+``renormalized_quark``  (default) one renormalised light quark (docs/physics.md (R1)-(R5)): the
                 sector-0 kinetic mass on the quark's momentum cell ``n`` is
                 ``m_R^2 + c ln(n - 1/2)`` with ``c = 4 (t_F^2 + t_NF^2)/m^2`` the derived
                 coefficient of the self-energy log (or a given ``log_coefficient``). ``m_R^2``

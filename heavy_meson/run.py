@@ -2,7 +2,7 @@
 
 ``lfqcd run runs/b_meson_default.toml --out DIR`` (or :func:`run` from Python) solves the
 femtoworm operator in the ``j_z = +1/2`` block at every resolution of the ladder with the
-renormalised light quark of the calibration (docs/physics.md (R2): ``Lambda-bar`` is predicted),
+renormalised light quark of the calibration (docs/physics.md (R4): ``Lambda-bar`` is predicted),
 computes every observable of docs/physics.md section E, extrapolates ``h -> 0,
 kappa_max -> inf`` with several ansaetze, attaches an error budget to every observable
 (:mod:`heavy_meson.budget`), and writes ``results.json``, ``isgur_wise.csv``, ``lcda.csv``,
@@ -214,7 +214,7 @@ class RunResult:
 
 RENORMALIZATION_NOTES = {
     "renormalized_quark": (
-        "One renormalised light quark (docs/physics.md (R1)-(R3)): the sector-0 kinetic mass on "
+        "One renormalised light quark (docs/physics.md (R1)-(R5)): the sector-0 kinetic mass on "
         "the quark's cell n is m_R^2 + c ln(n - 1/2) with the derived self-energy log "
         "coefficient c = 4 (t_F^2 + t_NF^2)/m^2 and m_R^2 from the light-light calibration; "
         "nothing is tuned per resolution and Lambda-bar is a prediction."),
@@ -229,7 +229,7 @@ RENORMALIZATION_NOTES = {
 
 def lambda_bar_trend(done: list[ResolutionResult]) -> dict[str, Any] | None:
     """Slope of Lambda-bar against ln(1/h) at the cutoff with the most grid spacings: with one
-    renormalised quark it should be consistent with zero (docs/physics.md (R6)); a residual
+    renormalised quark it should be consistent with zero (docs/physics.md (R9)); a residual
     slope is a log the counterterm does not remove (least squares, standard error)."""
     by_k: dict[float, list[ResolutionResult]] = {}
     for r in done:

@@ -11,7 +11,7 @@ Inputs (``parameter_defaults``): the couplings of :mod:`lfqcd.couplings` (defaul
 ``illustrative`` preset), the resolution ``h``, ``kappa_max``, and the renormalisation:
 ``condition`` (``lambda_bar`` | ``renormalized_quark`` | ``none`` | ``fixed``) with
 ``lambda_bar_target``, ``m_R_sq`` (renormalised quark mass; the self-energy log coefficient is
-derived from the couplings, docs/physics.md (R2)) or ``m0_sq``.
+derived from the couplings, docs/physics.md (R4)) or ``m0_sq``.
 
 Set ``LFQCD_OPERATOR_CACHE=DIR`` to also keep the projected pieces on disk (one ``.npz`` per
 resolution and code version, written atomically; a corrupt file is rebuilt).

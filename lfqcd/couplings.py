@@ -88,7 +88,7 @@ def _as_float(name: str, v: Any) -> float:
 
 def self_energy_log_coefficient(t_F: float, t_NF: float, m: float) -> float:
     r"""``c = 4 (t_F^2 + t_NF^2) / m^2``: coefficient of the small-momentum log of the
-    second-order quark self-energy, ``Sigma(p) -> -(c/p) ln(p / delta p)`` (docs/physics.md (R1)).
+    second-order quark self-energy, ``Sigma(p) -> -(c/p) ln(p / delta p)`` (docs/physics.md (R3)).
 
     Four link directions, flip and non-flip vertices ``|V|^2 -> (t_F^2 + t_NF^2)/(p p_q^2)``
     against the energy denominator ``m^2 / p_q`` of the sector-1 quark (mass ``m``).
@@ -114,7 +114,7 @@ class Preset:
     lattice_spacing_fm: float
     lambda_bar_target: float | None
     provenance: str
-    #: renormalised light-quark mass of the cell-log counterterm (docs/physics.md (R2)); ``None``
+    #: renormalised light-quark mass of the cell-log counterterm (docs/physics.md (R4)); ``None``
     #: when the preset was not calibrated with it (then only the Lambda-bar scheme applies)
     m_R_sq: float | None = None
     #: fitted parameters (order :data:`CALIBRATION_PARAMS`) and their covariance, for the

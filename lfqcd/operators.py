@@ -112,7 +112,7 @@ def inverse_momentum(basis: ChainBasis, parton: str, sector: int | None = None) 
 
 
 def cell_log_mass(basis: ChainBasis, parton: str, sector: int) -> sp.csr_matrix:
-    r"""Log part of the renormalised kinetic mass, ``ln(p / delta p) / p`` (docs/physics.md (R2)).
+    r"""Log part of the renormalised kinetic mass, ``ln(p / delta p) / p`` (docs/physics.md (R4)).
 
     ``p = (n - 1/2) delta p`` is the quark's (``parton="quark"``) or dynamic antiquark's
     momentum and ``delta p`` its own momentum cell (``h`` on the static grid, ``1/K`` in DLCQ),

@@ -105,7 +105,7 @@ def test_bad_calibration_input():
 
 
 def test_counterterm_keeps_the_pion_stable_in_k():
-    """The derived cell-log counterterm (docs/physics.md (R2)) keeps the pion M^2 stable in K at
+    """The derived cell-log counterterm (docs/physics.md (R4)) keeps the pion M^2 stable in K at
     fixed m_R^2, where a constant sector-0 mass makes it run away (tachyonic by K = 16)."""
     from lfqcd.couplings import couplings_from_fit, self_energy_log_coefficient
 

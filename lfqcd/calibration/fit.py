@@ -1,7 +1,7 @@
 """Fix the transverse-lattice couplings from light mesons and covariance (docs/physics.md (F1)-(F8)).
 
 Fit parameters (lattice units): ``G``, ``mu``, ``m``, the renormalised light-quark mass
-``m_R_sq`` (docs/physics.md (R2)), ``t_F`` and ``t_NF``; the link swaps are
+``m_R_sq`` (docs/physics.md (R4)), ``t_F`` and ``t_NF``; the link swaps are
 Lagrangian-consistent with ``m_V = m`` (physics C.5a) and the coefficient of the self-energy log
 is the derived ``c = 4 (t_F^2 + t_NF^2)/m^2``, the same at every resolution. Conditions, each a
 residual divided by its tolerance:

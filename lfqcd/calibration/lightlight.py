@@ -9,7 +9,7 @@ momentum ``P_perp`` (units of ``1/a``):
               + \mu^2 O_{1/x_L} + G\,O_C
               + \sum_{T} c_T\,\big(O_T + e^{-iP\cdot s}\circ\,C O_T C^{T}\big)
 
-with the renormalised sector-0 quark and antiquark masses of docs/physics.md (R2) (the same
+with the renormalised sector-0 quark and antiquark masses of docs/physics.md (R4) (the same
 cell-log counterterm as the heavy-light operator, ``c = 4 (t_F^2 + t_NF^2)/m^2``), ``T`` over
 the emission (``t_F``, ``t_NF``) and link-swap (``w_FF``, ``w_NN``, ``w_FN``) pieces at the
 quark end and their charge conjugates ``C O_T C^T`` at the antiquark end (one implementation
@@ -75,7 +75,7 @@ class LightLightModel:
         self._at_momentum: dict[tuple[float, float], PieceSum] = {}
         self.fixed = {
             "m0_sq": (s0 @ kin_q).tocsr(),  # C.3, sector-0 kinetic masses (m_R^2)
-            # docs/physics.md (R2): cell-log counterterm of quark and antiquark in sector 0
+            # docs/physics.md (R4): cell-log counterterm of quark and antiquark in sector 0
             "m0_log": (ops.cell_log_mass(b, "quark", 0) + ops.cell_log_mass(b, "antiquark", 0)).tocsr(),
             "m_sq": ((sp.identity(b.dim) - s0) @ kin_q).tocsr(),  # C.3, sector 1
             "mu_sq": ops.inverse_momentum(b, "links"),  # C.3
