@@ -15,13 +15,16 @@ its result arrives, so an interrupted scan loses at most the points that were ru
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import BrokenExecutor
 from pathlib import Path
 from typing import Any
@@ -340,8 +343,9 @@ def run_scan(
             except Exception as exc:  # noqa: BLE001 - pickling, Dask KilledWorker, cancellation
                 recs = [_engine_failure(task, exc) for task in chunk]
             for task, rec in zip(chunk, recs if isinstance(recs, list) else [recs], strict=True):
-                oc = _store_record(store, by_key[task.key], rec, cfg.simulator, flatten)
-                st.outcomes[task.key] = oc
+                with deferred_interrupt():  # point file, manifest line and outcome: all or none
+                    oc = _store_record(store, by_key[task.key], rec, cfg.simulator, flatten)
+                    st.outcomes[task.key] = oc
                 st.n_run += 1
                 st.warm += rec.warm_started
                 n_fail += oc.status == "failed"
@@ -370,6 +374,33 @@ def run_scan(
             f"{result.n_points} points are finished and kept in {out}; re-run to resume"
         ) from broken
     return result
+
+
+@contextlib.contextmanager
+def deferred_interrupt() -> Iterator[None]:
+    """Hold Ctrl-C / SIGTERM for the duration of the block and raise ``KeyboardInterrupt``
+    after it, so that a finished point is recorded completely (its manifest line and the
+    in-memory outcome behind ``summary.csv``) or not at all. Only in the main thread (signal
+    handlers cannot be changed elsewhere); a no-op there otherwise."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    sigs = (signal.SIGINT, signal.SIGTERM)
+    old = {sig: signal.getsignal(sig) for sig in sigs}
+    for sig in sigs:
+        signal.signal(sig, lambda signum, frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    for signum in pending[:1]:  # deliver the first held signal as it would have been
+        handler = old[signum]
+        if callable(handler):
+            handler(signum, None)  # e.g. default_int_handler or SIGTERM-as-interrupt: raises
+        elif handler == signal.SIG_DFL:
+            signal.raise_signal(signum)
 
 
 def batches(tasks: list[PointTask], size: int) -> list[list[PointTask]]:
