@@ -146,7 +146,10 @@ def reference_check(cfg: InferConfig, fwd: ForwardModel) -> dict[str, Any]:
     """The real solver at a named preset's couplings (fitted names only), against the targets."""
     from lfqcd.couplings import get_preset
 
-    c = get_preset(cfg.reference_preset).couplings.to_dict()
+    preset = get_preset(cfg.reference_preset)
+    c = preset.couplings.to_dict()
+    if preset.m_R_sq is not None:  # the renormalised quark mass of a calibrated preset
+        c["m_R_sq"] = preset.m_R_sq
     missing = [n for n in fwd.names if n not in c]
     if missing:
         raise ConfigError(f"reference preset {cfg.reference_preset!r} has no value for {missing}")
