@@ -212,9 +212,12 @@ def test_predict_missing_model_exits_2(tmp_path: Path, capsys: pytest.CaptureFix
 def test_lightlight_simulator_reproduces_the_calibrated_point() -> None:
     from mlsurrogate.inverse.lightlight import simulate
 
-    obs = simulate({}).observables  # calibrated preset, m0_sq = 48.98 at K = 12
-    assert obs["m_pi_sq_GeV2"] == pytest.approx(0.14**2, rel=0.05)
-    assert obs["f_pi_GeV"] == pytest.approx(0.130, rel=0.05)
+    obs = simulate({}).observables  # calibrated preset (renormalised quark) at K = 24
+    record = json.loads((Path(__file__).resolve().parents[1] / "docs" / "calibration.json")
+                        .read_text())
+    row = next(r for r in record["stability"]["rows"] if r["K"] == 24)
+    assert obs["m_pi_sq_GeV2"] == pytest.approx(row["m_pi_GeV"] ** 2, rel=1e-6)
+    assert obs["f_pi_GeV"] == pytest.approx(row["f_pi_GeV"], rel=1e-6)
 
 
 def test_scan_store_rows_get_the_derived_observables(tmp_path: Path) -> None:

@@ -1,8 +1,10 @@
 """The calibration's light-light femtoworm mesons as a simulator (import string
 ``"mlsurrogate.inverse.lightlight:simulate"``), for light-meson targets of ``lfqcd infer``.
 
-Inputs: the eight couplings (lattice units), the light-light sector-0 counterterm ``m0_sq``
-(fitted in the calibration), the DLCQ resolution ``k_total`` and the scale ``sqrt_sigma_gev``
+Inputs: the eight couplings (lattice units), the renormalised light-quark mass ``m_R_sq`` (the
+sector-0 mass is ``m_R^2 + c ln(n - 1/2)`` with the derived ``c``, docs/physics.md (R4)) or, when
+``m0_sq`` is given (finite), a constant sector-0 mass instead (the previous scheme), the DLCQ
+resolution ``k_total`` and the scale ``sqrt_sigma_gev``
 (``1/a = sqrt(G_phys/G)``, ``G_phys = 2 sigma/pi``, as in :mod:`lfqcd.calibration.fit`).
 Outputs, in GeV: ``m_pi_sq_GeV2`` and ``m_rho_sq_GeV2`` (lowest ``j_z = 0`` and ``j_z = 1``
 states at rest; squared masses, so a tachyonic point stays a finite number) and ``f_pi_GeV``.
@@ -18,15 +20,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from lfqcd.calibration.lightlight import LightLightModel
-from lfqcd.couplings import COUPLING_NAMES, Couplings, get_preset
+from lfqcd.couplings import COUPLING_NAMES, Couplings, get_preset, self_energy_log_coefficient
 from lfqcd.errors import InvalidParameterError
 from lfqcd.simulator import SimulationOutput
 
 
 def parameter_defaults() -> dict[str, float | int]:
-    """Every accepted input with its default (the calibrated preset and its m0_sq at K = 12)."""
-    return {**get_preset("calibrated").couplings.to_dict(), "m0_sq": 48.98, "k_total": 12,
-            "sqrt_sigma_gev": 0.44}
+    """Every accepted input with its default (the calibrated preset at K = 24, one of its fit K)."""
+    p = get_preset("calibrated")
+    return {**p.couplings.to_dict(), "m_R_sq": float(p.m_R_sq), "m0_sq": float("nan"),
+            "k_total": 24, "sqrt_sigma_gev": p.sqrt_sigma_GeV}
 
 
 def resolution_params() -> tuple[str, ...]:
@@ -51,10 +54,13 @@ def simulate(point: Mapping[str, Any], *, warm_start: object | None = None) -> S
     if isinstance(k_total, float) and k_total.is_integer():
         k_total = int(k_total)
     model = _model(k_total)
-    m0_sq = float(full["m0_sq"])
+    if math.isfinite(float(full["m0_sq"])):  # the previous scheme: constant sector-0 mass
+        m0_sq, c_log = float(full["m0_sq"]), 0.0
+    else:
+        m0_sq, c_log = float(full["m_R_sq"]), self_energy_log_coefficient(c.t_F, c.t_NF, c.m)
     inv_a = math.sqrt(2.0 * float(full["sqrt_sigma_gev"]) ** 2 / math.pi / c.G)
-    pi2, vec = model.ground_state(c, m0_sq)
-    rho2 = float(model.spectrum(c, m0_sq, 1.0, 1)[0])
+    pi2, vec = model.ground_state(c, m0_sq, c_log)
+    rho2 = float(model.spectrum(c, m0_sq, 1.0, 1, c_log)[0])
     return SimulationOutput(
         observables={"m_pi_sq_GeV2": pi2 * inv_a**2, "m_rho_sq_GeV2": rho2 * inv_a**2,
                      "f_pi_GeV": float(model.decay_constant(vec)) * inv_a},
