@@ -74,9 +74,18 @@ def exit_with_driver(driver_pid: int, poll_s: float = 0.5) -> threading.Thread:
 _stop = threading.Event()
 
 
+#: environment variable naming a file whose existence requests a stop (set by a driver that
+#: launches worker processes, e.g. ``lfqcd train`` under torchrun)
+STOP_FILE_ENV = "LFQCD_STOP_FILE"
+
+
 def stop_requested() -> bool:
-    """True after the first SIGINT/SIGTERM inside :func:`graceful_stop`."""
-    return _stop.is_set()
+    """True after the first SIGINT/SIGTERM inside :func:`graceful_stop`, or once the file named
+    by ``$LFQCD_STOP_FILE`` exists (a driver asking its worker processes to stop)."""
+    if _stop.is_set():
+        return True
+    path = os.environ.get(STOP_FILE_ENV)
+    return bool(path) and os.path.exists(path)
 
 
 @contextlib.contextmanager

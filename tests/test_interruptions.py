@@ -260,3 +260,52 @@ def test_train_ctrl_c_saves_best_model_and_rerun_resumes(tmp_path):
     assert proc.returncode == 130, stderr
     record = json.loads((out / "record.json").read_text())
     assert record["fit"]["best_val_loss"] <= first_best * 1.5  # started from the saved weights
+
+
+@pytest.mark.slow  # torchrun with two gloo ranks: start-up dominates
+@pytest.mark.distributed
+@pytest.mark.timeout(400)
+def test_train_two_ranks_ctrl_c_saves_best_model_and_kill_leaves_no_rank(tmp_path):
+    """Under torchrun a Ctrl-C reaches only the driver (the ranks run in their own session): it
+    writes the stop file, the ranks agree on an evaluation step, save the gathered best model
+    and exit; the re-run resumes. A driver killed with -9 leaves no rank running."""
+    pytest.importorskip("torch")
+    out = tmp_path / "train"
+    cfg = tmp_path / "train.toml"
+    text = (TRAIN_TOML.replace("OUT", str(out)).replace('mode = "none"', 'mode = "phantom"')
+            .replace("nproc = 1", "nproc = 2").replace("width = 8", "width = 64"))
+    cfg.write_text(text)
+    proc = _cli(["train", str(cfg)])
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if sum("iter" in x for x in lines) >= 2:
+            break
+    os.killpg(proc.pid, signal.SIGINT)  # the terminal's Ctrl-C: the driver's process group
+    stdout, stderr = proc.communicate(timeout=180)
+    assert proc.returncode == 130, stderr
+    record = json.loads((out / "record.json").read_text())
+    assert record["fit"]["stopped"] == "interrupted" and (out / "model.pt").is_file()
+    assert not (out / "STOP").exists()
+
+    proc = _cli(["train", str(cfg)])
+    for line in proc.stdout:
+        if "resuming from the best checkpoint" in line:
+            break
+    else:
+        pytest.fail(f"no resume message: {proc.communicate()}")
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if sum("iter" in x for x in lines) >= 1:
+            break
+    os.kill(proc.pid, signal.SIGKILL)  # the driver alone, kill -9
+    proc.wait(timeout=30)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 20:
+        ranks = subprocess.run(["pgrep", "-f", f"mlsurrogate.train.worker --config {out}"],
+                               capture_output=True, text=True).stdout.split()
+        if not ranks:
+            break
+        time.sleep(0.5)
+    assert not ranks, f"ranks {ranks} still running 20 s after the driver was killed"

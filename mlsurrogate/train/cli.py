@@ -9,10 +9,13 @@ the output folder and ``P`` ranks are started with ``torchrun --standalone`` run
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -123,15 +126,30 @@ def _launch_torchrun(cfg: Any, args: argparse.Namespace) -> dict[str, Any]:
         cmd += ["--init-from", str(args.init_from)]
     if args.quiet:
         cmd.append("--quiet")
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    stop_file = out / "STOP"
+    stop_file.unlink(missing_ok=True)
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1",
+               LFQCD_STOP_FILE=str(stop_file), LFQCD_DRIVER_PID=str(os.getpid()))
+    from lfqcd.signals import graceful_stop, stop_requested
+
     with log_path.open("w") as log:
-        proc = subprocess.Popen(cmd, stdout=None, stderr=log, env=env)
+        # torchrun and its ranks get a session of their own, so a Ctrl-C in the terminal reaches
+        # only this driver: it asks the ranks to stop (stop file), they agree on a step, save
+        # the best model and exit; a second Ctrl-C aborts them without saving
+        proc = subprocess.Popen(cmd, stdout=None, stderr=log, env=env, start_new_session=True)
         try:
-            rc = proc.wait()
+            with graceful_stop():
+                while (rc := proc.poll()) is None:
+                    if stop_requested() and not stop_file.exists():
+                        stop_file.touch()
+                    time.sleep(0.2)
         except KeyboardInterrupt:
-            proc.terminate()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=30)
             raise
+        finally:
+            stop_file.unlink(missing_ok=True)
     if rc != 0 or not record_path.is_file():
         reports = sorted(err_dir.glob("rank*.txt")) if err_dir.exists() else []
         found = {p.stem: p.read_text().strip().splitlines()[0] for p in reports if p.read_text()}

@@ -105,6 +105,18 @@ def _broadcast_scalar(value: float, ctx: DistContext | None) -> float:
     return float(t.item())
 
 
+def _any_rank(flag: bool, ctx: DistContext) -> bool:
+    """True on every rank when ``flag`` is true on any rank (an all-reduce of one number)."""
+    import torch.distributed as dist
+
+    t = torch.tensor([1.0 if flag else 0.0], dtype=torch.float64, device=ctx.device)
+    try:
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    except RuntimeError as exc:
+        raise CollectiveError(f"all-reduce failed on rank {ctx.rank}: {exc}") from exc
+    return bool(t.item() > 0)
+
+
 def evaluate(net: nn.Module, X: torch.Tensor, Y: torch.Tensor, batch_size: int = 4096) -> float:
     """Mean squared error over all elements (standardised units), no gradients."""
     net.eval()
@@ -173,7 +185,12 @@ def fit(
             running += float(loss.detach())
             n_running += 1
             it += 1
-            stop = stop_requested() and (ctx is None or ctx.world_size == 1)  # Ctrl-C, SIGTERM
+            # Ctrl-C / SIGTERM / the driver's stop file: one process stops at once; ranks agree
+            # at the evaluation steps (every rank reaches them together), so all stop together
+            if ctx is None or ctx.world_size == 1:
+                stop = stop_requested()
+            else:
+                stop = it % eval_every == 0 and _any_rank(stop_requested(), ctx)
             if it % eval_every == 0 or it == max_iters or stop:
                 val_loss = _broadcast_scalar(
                     evaluate(net, Xv, Yv) if loss_fn is None else _mean_loss(net, Xv, Yv, loss_fn),

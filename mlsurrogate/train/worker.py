@@ -39,6 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     from lfqcd.threads import pin_threads
 
     pin_threads(1)
+    driver = os.environ.get("LFQCD_DRIVER_PID")
+    if driver and driver.isdigit():
+        from lfqcd.signals import exit_with_driver
+
+        exit_with_driver(int(driver))  # a killed `lfqcd train` leaves no rank running
     try:
         from mlsurrogate.config import TrainConfig
         from mlsurrogate.parallel.runtime import distributed
