@@ -41,29 +41,36 @@ def _fill(row_fn, dim, args, indptr, indices, data):  # pragma: no cover - numba
 
 
 @numba.njit(cache=True)
+def _merge_row(indices, data, lo, hi, out):  # pragma: no cover - numba
+    """Row ``[lo, hi)``: sort by column, sum duplicates, drop zeros, write the result from
+    position ``out`` (``out <= lo``: the row is copied before writing); returns the new end."""
+    order = np.argsort(indices[lo:hi], kind="mergesort")
+    c_row = indices[lo:hi][order]
+    d_row = data[lo:hi][order]
+    j = 0
+    n = hi - lo
+    while j < n:
+        c = c_row[j]
+        acc = d_row[j]
+        j += 1
+        while j < n and c_row[j] == c:
+            acc += d_row[j]
+            j += 1
+        if acc != 0:
+            indices[out] = c
+            data[out] = acc
+            out += 1
+    return out
+
+
+@numba.njit(cache=True)
 def _sort_merge(indptr, indices, data, new_indptr):  # pragma: no cover - numba
     """Sort each row by column, sum duplicates, drop zeros; compacts in place."""
     dim = indptr.shape[0] - 1
     out = 0
     for i in range(dim):
-        lo, hi = indptr[i], indptr[i + 1]
-        order = np.argsort(indices[lo:hi], kind="mergesort")
-        c_row = indices[lo:hi][order]
-        d_row = data[lo:hi][order]
         new_indptr[i] = out
-        j = 0
-        n = hi - lo
-        while j < n:
-            c = c_row[j]
-            acc = d_row[j]
-            j += 1
-            while j < n and c_row[j] == c:
-                acc += d_row[j]
-                j += 1
-            if acc != 0:
-                indices[out] = c
-                data[out] = acc
-                out += 1
+        out = _merge_row(indices, data, indptr[i], indptr[i + 1], out)
     new_indptr[dim] = out
     return out
 
@@ -98,25 +105,8 @@ def _sort_merge_rows(indptr, indices, data, kept):  # pragma: no cover - numba
     """Per row, in its own segment: sort by column, sum duplicates, drop zeros; count kept."""
     dim = indptr.shape[0] - 1
     for i in numba.prange(dim):
-        lo, hi = indptr[i], indptr[i + 1]
-        order = np.argsort(indices[lo:hi], kind="mergesort")
-        c_row = indices[lo:hi][order]
-        d_row = data[lo:hi][order]
-        out = lo
-        j = 0
-        n = hi - lo
-        while j < n:
-            c = c_row[j]
-            acc = d_row[j]
-            j += 1
-            while j < n and c_row[j] == c:
-                acc += d_row[j]
-                j += 1
-            if acc != 0:
-                indices[out] = c
-                data[out] = acc
-                out += 1
-        kept[i] = out - lo
+        lo = indptr[i]
+        kept[i] = _merge_row(indices, data, lo, indptr[i + 1], lo) - lo
 
 
 @numba.njit(parallel=True, cache=True)
