@@ -39,7 +39,7 @@ import scipy.sparse as sp
 from lfqcd.assembly import build_csr
 from lfqcd.basis import MAX_LINKS, ChainBasis, find_state, pack_key
 from lfqcd.errors import InvalidParameterError
-from lfqcd.operators import _swap_amp
+from lfqcd.operators import _chain_units, _pack_units, _swap_amp
 
 #: relative orientation of two consecutive path directions (d_i, d_{i+1})
 STRAIGHT, PERPENDICULAR, BACKTRACKING = 0, 1, 2
@@ -340,28 +340,6 @@ def pair_annihilation(basis: ChainBasis) -> sp.csr_matrix:
 
 
 @numba.njit(cache=True)
-def _chain_units(i, nlinks, dirs, lmom, qmom, amom, static):  # pragma: no cover - numba
-    """Momenta along the chain in half units of h: [antiquark, links..., quark] (0 = static)."""
-    nl = nlinks[i]
-    u = np.zeros(nl + 2, dtype=np.int64)
-    u[0] = 0 if static else 2 * amom[i] - 1
-    for j in range(nl):
-        u[1 + j] = 2 * lmom[i, j]
-    u[nl + 1] = 2 * qmom[i] - 1
-    return u
-
-
-@numba.njit(cache=True)
-def _units_key(nl, hq, hqb, u, d, static):  # pragma: no cover - numba
-    m = np.zeros(MAX_LINKS, dtype=np.int64)
-    for j in range(nl):
-        m[j] = u[1 + j] // 2
-    bq = (u[nl + 1] + 1) // 2
-    bqb = 0 if static else (u[0] + 1) // 2
-    return pack_key(nl, hq, hqb, bq, bqb, d, m)
-
-
-@numba.njit(cache=True)
 def _neighbour_factor(u_old, u_new, j, nl, h):  # pragma: no cover - numba
     """Current vertex of the absorbing parton ``j`` (1 for a fermion, F for a link)."""
     if 1 <= j <= nl:
@@ -374,7 +352,7 @@ def _coul_pair_row(i, args, cols, vals):  # pragma: no cover - numba
     keys, nlinks, dirs, lmom, qmom, amom, hq, hqb, h, n_cut, static, max_links, nhel = args
     nl = nlinks[i]
     n = 0
-    u = _chain_units(i, nlinks, dirs, lmom, qmom, amom, static)
+    u = _chain_units(i, nlinks, lmom, qmom, amom, static)
     # (1) row i holds a backtracking pair at links p, p+1 (chain slots p+1, p+2): t has it
     # absorbed by the left neighbour (slot p) or the right neighbour (slot p+3)
     for p in range(nl - 1):
@@ -405,7 +383,7 @@ def _coul_pair_row(i, args, cols, vals):  # pragma: no cover - numba
             else:
                 ut[jt] = u[j] + P2
                 fac = _neighbour_factor(u[j], ut[jt], jt, nt, h)
-            t = find_state(keys, _units_key(nt, hq[i], hqb[i], ut, dt, static))
+            t = find_state(keys, _pack_units(nt, hq[i], hqb[i], ut, dt, static))
             if t >= 0:
                 cols[n] = t
                 # the left neighbour meets the pair's left (incoming) colour index, the right
@@ -453,7 +431,7 @@ def _coul_pair_row(i, args, cols, vals):  # pragma: no cover - numba
                             else:
                                 ut[jt] = u[j] - P2
                                 fac = _neighbour_factor(ut[jt], u[j], jt, nt, h)
-                            t = find_state(keys, _units_key(nt, hq[i], hqb[i], ut, dt, static))
+                            t = find_state(keys, _pack_units(nt, hq[i], hqb[i], ut, dt, static))
                             if t >= 0:
                                 cols[n] = t
                                 sgn = -1.0 if side == 0 else 1.0

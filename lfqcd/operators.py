@@ -139,15 +139,24 @@ def cell_log_mass(basis: ChainBasis, parton: str, sector: int) -> sp.csr_matrix:
 
 
 @numba.njit(cache=True)
-def _coulomb_row(i, args, cols, vals):  # pragma: no cover - numba
-    keys, nlinks, dirs, lmom, qmom, amom, hq, hqb, h, n_cut, static = args
+def _chain_units(i, nlinks, lmom, qmom, amom, static):  # pragma: no cover - numba
+    """Momenta along the chain of state ``i`` in half units of h: [antiquark, links..., quark]
+    (0 for a static end)."""
     nl = nlinks[i]
-    d = dirs[i].copy()
-    units = np.zeros(nl + 2, dtype=np.int64)  # half units along the chain: anti, links..., quark
+    units = np.zeros(nl + 2, dtype=np.int64)
     units[0] = 0 if static else 2 * amom[i] - 1
     for j in range(nl):
         units[1 + j] = 2 * lmom[i, j]
     units[nl + 1] = 0 if static == 2 else 2 * qmom[i] - 1
+    return units
+
+
+@numba.njit(cache=True)
+def _coulomb_row(i, args, cols, vals):  # pragma: no cover - numba
+    keys, nlinks, dirs, lmom, qmom, amom, hq, hqb, h, n_cut, static = args
+    nl = nlinks[i]
+    d = dirs[i].copy()
+    units = _chain_units(i, nlinks, lmom, qmom, amom, static)
     n = 0
     diag = 0.0
     for p in range(nl + 1):
