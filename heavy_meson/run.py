@@ -461,8 +461,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="run configuration (TOML), e.g. runs/b_meson_default.toml")
     parser.add_argument("--out", default="out/b_meson", help="output folder (default out/b_meson)")
     parser.add_argument("--quiet", action="store_true", help="no per-resolution progress lines")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace what --out holds instead of resuming it")
+    from lfqcd.outdir import add_overwrite_argument
+
+    add_overwrite_argument(parser)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -50,6 +50,7 @@ KNOWN_FILES: dict[str, str] = {
     "al_state.json": "al",
     "model.pt": "train",
     "record.json": "train",
+    "infer.json": "infer",
 }
 
 DESCRIPTIONS: dict[str, str] = {
@@ -58,6 +59,7 @@ DESCRIPTIONS: dict[str, str] = {
     "scan": "a scan store (lfqcd scan: scan.json, points/)",
     "al": "an active-learning run (lfqcd al: al_state.json)",
     "train": "a trained surrogate (lfqcd train: model.pt, record.json)",
+    "infer": "an inverse fit (lfqcd infer: infer.json, surrogate/)",
 }
 
 
@@ -69,6 +71,12 @@ class OutDir:
     command: str
     config_hash: str | None
     resume: bool
+
+
+def add_overwrite_argument(parser: Any) -> None:
+    """The ``--overwrite`` flag of every command that writes an output folder."""
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing results folder instead of resuming or refusing")
 
 
 def config_hash(config: Any) -> str:

@@ -264,6 +264,13 @@ def test_calibrate_out_holds_a_run(tmp_path, existing_run, capsys):
     assert "heavy-meson run" in err
 
 
+def test_infer_out_holds_a_run(tmp_path, existing_run, capsys):
+    cfg = tmp_path / "infer.toml"
+    cfg.write_text((ROOT / "runs" / "infer.toml").read_text())
+    err = run_bad(["infer", str(cfg), "--out", str(existing_run)], "--out", existing_run, capsys)
+    assert "heavy-meson run" in err
+
+
 # -------------------------------------------------------------------------------- lfqcd scan
 
 SCAN_BASE = {

@@ -52,8 +52,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="calibration configuration, e.g. runs/calibrate.toml")
     parser.add_argument("--out", default="out/calibration", help="output folder")
     parser.add_argument("--quiet", action="store_true")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace what --out holds (another command's or config's results)")
+    outdir.add_overwrite_argument(parser)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -40,8 +40,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                           help="never show the progress bar")
     parser.add_argument("--dry-run", action="store_true",
                         help="validate the configuration and show the plan; run nothing")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace an existing results folder instead of resuming it")
+    from lfqcd.outdir import add_overwrite_argument
+
+    add_overwrite_argument(parser)
     parser.add_argument("--allow-simulator-import", action="store_true",
                         help="allow a simulator that is not registered (runs its code)")
 

@@ -43,8 +43,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="only the final summary")
     parser.add_argument("--dry-run", action="store_true",
                         help="validate the configuration, show the plan; simulate nothing")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace an existing results folder instead of resuming it")
+    from lfqcd.outdir import add_overwrite_argument
+
+    add_overwrite_argument(parser)
     parser.add_argument("--allow-simulator-import", action="store_true",
                         help="allow a simulator that is not registered (runs its code)")
 

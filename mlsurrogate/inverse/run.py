@@ -18,7 +18,6 @@ and ``surrogate/`` (the ensemble, usable with ``lfqcd predict``).
 from __future__ import annotations
 
 import csv
-import json
 import math
 import time
 from collections.abc import Callable
@@ -29,6 +28,7 @@ import numpy as np
 
 from lfqcd import __version__
 from lfqcd.errors import ConfigError
+from lfqcd.outdir import atomic_write_text, write_json
 from mlsurrogate.inverse import posterior as post
 from mlsurrogate.inverse.config import InferConfig
 from mlsurrogate.inverse.ensemble import Ensemble, heldout_metrics, train_ensemble
@@ -257,8 +257,8 @@ def run_inference(cfg: InferConfig, out: str | Path,
         "version": __version__,
         "wall_s": time.perf_counter() - t_start,
     }
-    (out / "infer.json").write_text(json.dumps(res, indent=1, default=float))
-    (out / "infer.txt").write_text(summary_text(res) + "\n")
+    write_json(out / "infer.json", res, default=float)
+    atomic_write_text(out / "infer.txt", summary_text(res) + "\n")
     marks = {"best fit": bf, "least tension": checks[1][1]}
     if refined:
         marks["solver-refined"] = np.array(list(refined["point"].values()))

@@ -49,8 +49,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init-from", metavar="CKPT",
                         help="start from the weights of a checkpoint of the same architecture")
     parser.add_argument("--quiet", action="store_true", help="no per-evaluation progress lines")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace what the output folder holds instead of resuming it")
+    outdir.add_overwrite_argument(parser)
 
 
 def resolve_config(args: argparse.Namespace) -> Any:
