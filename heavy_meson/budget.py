@@ -26,6 +26,15 @@ from typing import Any
 
 import numpy as np
 
+#: mass dimension of the observables reported in GeV (lattice value times (1/a)^power)
+POWERS = {"lambda_bar": 1.0, "fB_sqrtM": 1.5, "lambda_B": 1.0, "omega_plus_mean": 1.0}
+
+
+def unit_of(key: str) -> str:
+    """The physical unit of an observable ("" when dimensionless)."""
+    p = POWERS.get(key, 0.0)
+    return {0.0: "", 1.0: "GeV", 1.5: "GeV^3/2"}.get(p, f"GeV^{p:g}")
+
 #: observables whose reference value is a different quantity: (relative size, reason)
 MATCHING: dict[str, tuple[float, str]] = {
     "rho2": (0.15, "HFLAV's 1.139(20) is the CLN slope of h_A1(w) in B -> D* l nu, not of xi(w): "

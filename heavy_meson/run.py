@@ -15,6 +15,7 @@ error message; the run continues, writes everything it has, and reports the fail
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import math
 import platform
@@ -46,8 +47,6 @@ SCALARS = (
     "omega_plus_mean", "P0", "P1", "virial_mismatch", "kappa_tot_mean", "jz_partner_splitting",
 )
 
-#: mass dimension of the observables converted to GeV
-POWERS = {"lambda_bar": 1.0, "fB_sqrtM": 1.5, "lambda_B": 1.0, "omega_plus_mean": 1.0}
 
 
 @dataclasses.dataclass
@@ -81,6 +80,10 @@ class ResolutionResult:
         }
 
 
+def _new_model(config: RunConfig, resolution: Resolution) -> HeavyLightModel:
+    return HeavyLightModel(resolution, jz=0.5, memory_limit=int(config.memory_limit_gb * 2**30))
+
+
 def solve_resolution(
     config: RunConfig, resolution: Resolution, w_grid: np.ndarray,
     model: HeavyLightModel | None = None, condition: RenormalizationCondition | None = None,
@@ -92,8 +95,7 @@ def solve_resolution(
     out = ResolutionResult(resolution=resolution, status="ok")
     cond = condition or config.renormalization
     try:
-        model = model or HeavyLightModel(resolution, jz=0.5,
-                                         memory_limit=int(config.memory_limit_gb * 2**30))
+        model = model or _new_model(config, resolution)
         ren = renormalized_solve(model, config.couplings, cond,
                                  n_states=config.n_states if full else 1, backend=config.backend)
         sol = ren.solution
@@ -155,12 +157,12 @@ class RunResult:
     def physical(self) -> dict[str, dict[str, Any]]:
         """Values, errors and budgets converted to GeV (lattice values times (1/a)^power)."""
         out = {}
-        for key, p in POWERS.items():
+        for key, p in bud.POWERS.items():
             o = self.observables.get(key)
             if not o or o.get("value") is None:
                 continue
             f = self.inv_a**p
-            out[key] = {"value": o["value"] * f, "error": o["error"] * f, "unit": f"GeV^{p:g}",
+            out[key] = {"value": o["value"] * f, "error": o["error"] * f, "unit": bud.unit_of(key),
                         "error_budget": _scale_budget(o["error_budget"], f)}
         return out
 
@@ -284,12 +286,14 @@ def _extrapolate_all(done: list[ResolutionResult]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _budget_parts(config: RunConfig, progress: Callable[[str], None] | None
+def _budget_parts(config: RunConfig, progress: Callable[[str], None] | None,
+                  model: HeavyLightModel | None = None,
                   ) -> tuple[dict[str, float] | None, dict[str, float] | None, dict[str, Any]]:
-    """Calibration errors and scheme differences at the budget resolution (lattice units)."""
+    """Calibration errors and scheme differences at the budget resolution (lattice units);
+    ``model``: that resolution's model when the ladder already built it."""
     bc = config.budget
     res = Resolution(*bc.resolution)
-    model = HeavyLightModel(res, jz=0.5, memory_limit=int(config.memory_limit_gb * 2**30))
+    model = model or _new_model(config, res)
     preset = get_preset(config.preset)
     cond = config.renormalization
     inv_a = inverse_spacing_gev(config.lattice_spacing_fm)
@@ -315,7 +319,7 @@ def _budget_parts(config: RunConfig, progress: Callable[[str], None] | None
             # the scale moves with G: observables in GeV units of the central spacing
             s = scalars(cfg, dataclasses.replace(cond, m_R_sq=m_R_sq))
             ratio = math.sqrt(c.G / config.couplings.G)  # (1/a)_theta / (1/a)_central
-            return {k: v * ratio ** POWERS.get(k, 0.0) for k, v in s.items()}
+            return {k: v * ratio ** bud.POWERS.get(k, 0.0) for k, v in s.items()}
 
         calib, _ = bud.calibration_errors(at, np.array(preset.fit_values),
                                           np.array(preset.covariance))
@@ -385,6 +389,8 @@ def run(config: RunConfig, out_dir: str | Path | None = None,
     w_grid = np.linspace(1.0, config.w_max, config.n_w)
     w_ext = extended_w_grid(config.w_max, config.n_w)
     results = []
+    budget_res = Resolution(*config.budget.resolution)
+    budget_model: HeavyLightModel | None = None
     cfg_hash = config_hash(config.to_dict())
     for i, res in enumerate(config.resolutions):
         r = None if out_dir is None else checkpoint.load(Path(out_dir), i, res, cfg_hash,
@@ -392,7 +398,10 @@ def run(config: RunConfig, out_dir: str | Path | None = None,
         if r is None:
             if progress and not kernels_compiled():
                 progress("compiling the numba operator kernels (once per process, ~10 s) ...")
-            r = solve_resolution(config, res, w_ext)
+            if res == budget_res:  # the error budget solves at this resolution again
+                with contextlib.suppress(LFQCDError):  # a failure is recorded by the solve
+                    budget_model = _new_model(config, res)
+            r = solve_resolution(config, res, w_ext, budget_model if res == budget_res else None)
             if out_dir is not None and r.status == "ok":
                 checkpoint.save(Path(out_dir), i, cfg_hash, r)
         elif progress:
@@ -415,7 +424,7 @@ def run(config: RunConfig, out_dir: str | Path | None = None,
     scheme: dict[str, Any] = {}
     if config.budget.enabled and extrap:
         try:
-            calib, diff, scheme = _budget_parts(config, progress)
+            calib, diff, scheme = _budget_parts(config, progress, budget_model)
         except LFQCDError as exc:
             scheme = {"error": f"{type(exc).__name__}: {exc}"}
     frame = {k: extrap[k]["value"] - extrap[v]["value"] for k, v in bud.FRAME_PAIRS.items()
@@ -424,7 +433,7 @@ def run(config: RunConfig, out_dir: str | Path | None = None,
     observables = {
         key: bud.assemble(key, extrap.get(key), calib, diff, frame,
                           None if key not in extrap else extrap[key]["value"]
-                          * inv_a ** POWERS.get(key, 0.0))
+                          * inv_a ** bud.POWERS.get(key, 0.0))
         for key in SCALARS if key in extrap
     }
     for key in observables:

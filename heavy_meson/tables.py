@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from heavy_meson.budget import POWERS, unit_of
+
 if TYPE_CHECKING:
     from heavy_meson.run import ResolutionResult, RunResult
 
@@ -22,8 +24,6 @@ REFERENCES: dict[str, tuple[str, str]] = {
     "xi_curvature": (">= (4 rho2 + 3 rho2^2)/10", "curvature bound hep-ph/0210231"),
 }
 
-_UNITS = {"lambda_bar": ("GeV", 1.0), "fB_sqrtM": ("GeV^3/2", 1.5), "lambda_B": ("GeV", 1.0),
-          "omega_plus_mean": ("GeV", 1.0)}
 _BUDGET_PARTS = ("extrapolation", "calibration", "scheme", "frame")
 
 
@@ -52,7 +52,7 @@ def summary_table(result: RunResult) -> str:
                 "rho2_longitudinal", "xi_curvature", "P0", "virial_mismatch"):
         o = result.observables.get(key, {})
         val, err = o.get("value"), o.get("error")
-        unit, p = _UNITS.get(key, ("", 0.0))
+        p, unit = POWERS.get(key, 0.0), unit_of(key)
         f = inv_a**p
         phys = "-" if val is None else f"{val * f:.3f} +- {err * f:.3f} {unit}".strip()
         b = o.get("error_budget", {})

@@ -217,14 +217,14 @@ class Calibrator:
                 "K": k, "role": ("fit" if k in self.setup.k_values else
                                  "held-out" if k > max(self.setup.k_values) else "coarser"),
                 "M2_pi": d["M2_pi"], "M2_rho": d["M2_rho"], "M2_rho_jz0": d["M2_rho_jz0"],
-                "m_pi_GeV": _signed_sqrt(d["M2_pi"]) * inv_a,
-                "m_rho_GeV": _signed_sqrt(d["M2_rho"]) * inv_a,
+                "m_pi_GeV": signed_sqrt(d["M2_pi"]) * inv_a,
+                "m_rho_GeV": signed_sqrt(d["M2_rho"]) * inv_a,
                 "f_pi_GeV": d["f_pi_lat"] * inv_a, "c2_axis": d["c2_axis"],
                 "max_dev_M2_over_m_rho2": dev / pred["M2_rho"], "within_tolerance": bool(dev <= tol),
             })
         extrap = {k: pred[k] for k in PER_K} | {f"{k}_error": pred[k + "_error"] for k in PER_K}
-        extrap |= {"m_pi_GeV": _signed_sqrt(pred["M2_pi"]) * inv_a,
-                   "m_rho_GeV": _signed_sqrt(pred["M2_rho"]) * inv_a, "f_pi_GeV": pred["f_pi_GeV"]}
+        extrap |= {"m_pi_GeV": signed_sqrt(pred["M2_pi"]) * inv_a,
+                   "m_rho_GeV": signed_sqrt(pred["M2_rho"]) * inv_a, "f_pi_GeV": pred["f_pi_GeV"]}
         held = [r for r in rows if r["role"] == "held-out"]
         return {
             "rows": rows, "extrapolated": extrap,
@@ -239,7 +239,8 @@ class _Unsolvable(Exception):
     """An observable could not be identified at this coupling point."""
 
 
-def _signed_sqrt(x: float) -> float:
+def signed_sqrt(x: float) -> float:
+    """sqrt(|x|) with the sign of x: the mass of a (possibly tachyonic) M^2."""
     return math.copysign(math.sqrt(abs(x)), x)
 
 

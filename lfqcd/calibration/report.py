@@ -7,11 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from lfqcd.calibration.fit import CONDITIONS, PARAMS, Calibrator, couplings_from
-
-
-def _signed_sqrt(x: float) -> float:
-    return float(np.sign(x) * np.sqrt(abs(x)))
+from lfqcd.calibration.fit import CONDITIONS, PARAMS, Calibrator, couplings_from, signed_sqrt
 
 
 def calibration_table(r: dict[str, Any]) -> str:
@@ -27,12 +23,12 @@ def calibration_table(r: dict[str, Any]) -> str:
     t, p = r["targets"], r["predictions"]
     rows = [
         ("sigma_T/sigma_L", 1.0, p["sigma_ratio"]),
-        ("m_pi [GeV]", t["m_pi"], _signed_sqrt(p["m_pi_sq_GeV2"])),
-        ("m_rho [GeV]", t["m_rho"], _signed_sqrt(p["m_rho_sq_GeV2"])),
+        ("m_pi [GeV]", t["m_pi"], signed_sqrt(p["m_pi_sq_GeV2"])),
+        ("m_rho [GeV]", t["m_rho"], signed_sqrt(p["m_rho_sq_GeV2"])),
         ("f_pi [GeV]", t["f_pi"], p["f_pi_GeV"]),
         ("c_T^2 (axis)", t["c2"], p["c2_axis"]),
         ("c_T^2 (diagonal)", t["c2"], p["c2_diagonal"]),
-        ("m_rho(j_z=0) [GeV]", t["m_rho"], _signed_sqrt(p["m_rho_jz0_sq_GeV2"])),
+        ("m_rho(j_z=0) [GeV]", t["m_rho"], signed_sqrt(p["m_rho_jz0_sq_GeV2"])),
     ]
     for (name, target, val), cond in zip(rows, CONDITIONS, strict=True):
         lines.append(f"{name:<22} {target:>9.4f} {val:>10.4f} {r['residuals'][cond]:>13.3f}")
