@@ -209,30 +209,34 @@ def _sector_grids(basis: ChainBasis, c: np.ndarray) -> list[tuple[int, np.ndarra
     return out
 
 
-def _dilated(grid: np.ndarray, h: float, scale: float) -> np.ndarray:
-    """``phi(scale * kappa)`` on the same grid by cubic interpolation; the wavefunction is taken
-    to vanish at zero momentum (end-point behaviour ``kappa^beta``, beta > 0)."""
+def _dilation(grid: np.ndarray, h: float):
+    """``scale -> phi(scale * kappa)`` on the same grid, by cubic interpolation built once; the
+    wavefunction is taken to vanish at zero momentum (end-point behaviour ``kappa^beta``)."""
     from scipy.interpolate import CubicSpline, RegularGridInterpolator
 
     n = grid.shape[-1]
     k_q = np.concatenate([[0.0], (np.arange(n) + 0.5) * h])
     if grid.ndim == 2:
-        padded = np.concatenate([np.zeros((grid.shape[0], 1)), grid], axis=1)
-        return CubicSpline(k_q, padded, axis=1)(scale * k_q[1:])
+        spline = CubicSpline(k_q, np.concatenate([np.zeros((grid.shape[0], 1)), grid], axis=1),
+                             axis=1)
+        return lambda scale: spline(scale * k_q[1:])
     k_l = np.concatenate([[0.0], (np.arange(n) + 1.0) * h])
     padded = np.zeros((grid.shape[0], n + 1, n + 1), dtype=complex)
     padded[:, 1:, 1:] = grid
-    L, Q = np.meshgrid(scale * k_l[1:], scale * k_q[1:], indexing="ij")
-    pts = np.stack([L.ravel(), Q.ravel()], axis=1)
-    res = np.empty_like(grid)
-    for i, g in enumerate(padded):
-        if not np.any(g):
-            res[i] = 0.0
-            continue
-        f = RegularGridInterpolator((k_l, k_q), g, method="cubic", bounds_error=False,
-                                    fill_value=0.0)
-        res[i] = f(pts).reshape(n, n)
-    return res
+    interps = [None if not np.any(g) else
+               RegularGridInterpolator((k_l, k_q), g, method="cubic", bounds_error=False,
+                                       fill_value=0.0) for g in padded]
+
+    def at(scale: float) -> np.ndarray:
+        L, Q = np.meshgrid(scale * k_l[1:], scale * k_q[1:], indexing="ij")
+        pts = np.stack([L.ravel(), Q.ravel()], axis=1)
+        res = np.zeros_like(grid)
+        for i, f in enumerate(interps):
+            if f is not None:
+                res[i] = f(pts).reshape(n, n)
+        return res
+
+    return at
 
 
 def isgur_wise_longitudinal(basis: ChainBasis, c: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -243,14 +247,14 @@ def isgur_wise_longitudinal(basis: ChainBasis, c: np.ndarray, w: np.ndarray) -> 
     violation of the truncated transverse lattice."""
     w = np.asarray(w, dtype=float)
     h = basis.h
-    grids = _sector_grids(basis, c)
+    sectors = [(n_part, g, _dilation(g, h)) for n_part, g in _sector_grids(basis, c)]
     out = np.empty(len(w))
     for j, wj in enumerate(w):
         eta = float(np.arccosh(max(wj, 1.0)))
         overlap = 0.0
-        for n_part, g in grids:
-            d = _dilated(g, h, np.exp(-eta))
-            overlap += float(np.real(np.vdot(g, d))) * h**n_part * np.exp(-0.5 * n_part * eta)
+        for n_part, g, dilated in sectors:
+            overlap += (float(np.real(np.vdot(g, dilated(np.exp(-eta)))))
+                        * h**n_part * np.exp(-0.5 * n_part * eta))
         out[j] = np.sqrt(2.0 / (1.0 + wj)) * overlap
     return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -89,8 +90,15 @@ def test_fit_recovers_couplings_from_synthetic_targets():
     assert max(abs(v) for v in res.residuals.values()) <= r_truth + 1e-2
     assert abs(res.residuals["sigma_T/sigma_L"]) < 0.05  # mu follows G through the string
     # with t_NF free and only the conditions (no stability residuals) at K = 6, 8 the fit has a
-    # flat direction: the truth is one of several points with the same residuals
+    # flat direction: the truth is one of several points with the same residuals ...
     assert all(np.isfinite(list(res.errors.values())))
+    # ... and with t_NF held at its true value the other five are recovered
+    exact = Targets(**{**dataclasses.asdict(targets), "c2_diagonal": pred["c2_diagonal"],
+                       "tol_degeneracy": 1e9})  # every condition exactly met at the truth
+    res5 = fit(setup, exact, {**start, "t_NF": t_NF}, max_nfev=80, fixed=("t_NF",))
+    got = np.array([res5.params[p] for p in PARAMS])
+    np.testing.assert_allclose(got, truth, rtol=2e-3)
+    assert res5.errors["t_NF"] == 0.0 and all(np.isfinite(list(res5.errors.values())))
 
 
 def test_bad_calibration_input():

@@ -24,7 +24,8 @@ from lfqcd.tomlio import read_toml
 
 _SCHEMA = {"setup": {"k_values", "k_holdout", "p_cov", "string_h", "string_kappa_max"},
            "targets": {"sqrt_sigma", "m_pi", "m_rho", "f_pi", "c2", "tol_sigma", "tol_m_pi",
-                       "tol_m_rho", "tol_f_pi", "tol_c2", "tol_degeneracy", "tol_stability"},
+                       "tol_m_rho", "tol_f_pi", "tol_c2", "tol_degeneracy", "tol_stability",
+                       "c2_diagonal"},
            "start": {"G", "mu", "m", "m_R_sq", "t_F", "t_NF"},
            "fit": {"max_nfev"}}
 

@@ -64,10 +64,14 @@ class Targets:
     tol_c2: float = 0.05
     tol_degeneracy: float = 0.5
     tol_stability: float = 0.05
+    #: c_T^2 target along the diagonal (None: the same as ``c2``)
+    c2_diagonal: float | None = None
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
+            if f.name == "c2_diagonal" and v is None:
+                continue
             if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v <= 0:
                 raise InvalidParameterError(f"[targets] {f.name} must be a positive finite number, "
                                             f"got {v!r}")
@@ -184,7 +188,7 @@ class Calibrator:
             (p["m_rho_sq_GeV2"] - t.m_rho**2) / (2 * t.m_rho**2 * t.tol_m_rho),
             (p["f_pi_GeV"] - t.f_pi) / (t.f_pi * t.tol_f_pi),
             (p["c2_axis"] - t.c2) / t.tol_c2,
-            (p["c2_diagonal"] - t.c2) / t.tol_c2,
+            (p["c2_diagonal"] - (t.c2 if t.c2_diagonal is None else t.c2_diagonal)) / t.tol_c2,
             (p["M2_rho_jz0"] - p["M2_rho"]) / (p["M2_rho"] * t.tol_degeneracy),
         ])
 
@@ -275,8 +279,14 @@ def fit(
     progress: Callable[[str], None] | None = None,
     max_nfev: int = 200,
     calibrator: Calibrator | None = None,
+    fixed: tuple[str, ...] = (),
 ) -> CalibrationResult:
-    """Least-squares fit of :data:`PARAMS` to the conditions, from ``start``."""
+    """Least-squares fit of :data:`PARAMS` to the conditions, from ``start``; the names in
+    ``fixed`` keep their start values (zero error, zero covariance rows)."""
+    unknown = [p for p in fixed if p not in PARAMS]
+    if unknown:
+        raise InvalidParameterError(f"cannot fix unknown parameter(s) {unknown}; known: {PARAMS}")
+    free = np.array([p not in fixed for p in PARAMS])
     missing = [p for p in PARAMS if p not in start]
     if missing:
         raise InvalidParameterError(f"calibration start values missing for {missing}")
@@ -302,22 +312,29 @@ def fit(
                 + f"  |r|={np.linalg.norm(r):.4g}")
         return r
 
-    sol = least_squares(fun, x0, bounds=(lower, upper), x_scale="jac", diff_step=1e-4,
-                        max_nfev=max_nfev, method="trf")
-    J = sol.jac
+    def full(theta_free: np.ndarray) -> np.ndarray:
+        theta = x0.copy()
+        theta[free] = theta_free
+        return theta
+
+    sol = least_squares(lambda t: fun(full(t)), x0[free], bounds=(lower[free], upper[free]),
+                        x_scale="jac", diff_step=1e-4, max_nfev=max_nfev, method="trf")
+    n = len(PARAMS)
+    cov, err, corr = np.zeros((n, n)), np.zeros(n), np.full((n, n), np.nan)
     try:
-        cov = np.linalg.inv(J.T @ J)
-        err = np.sqrt(np.clip(np.diag(cov), 0, None))
-        corr = cov / np.outer(err, err)
+        cov_free = np.linalg.inv(sol.jac.T @ sol.jac)
+        cov[np.ix_(free, free)] = cov_free
+        err[free] = np.sqrt(np.clip(np.diag(cov_free), 0, None))
+        corr[np.ix_(free, free)] = cov_free / np.outer(err[free], err[free])
     except np.linalg.LinAlgError:
-        cov = np.full((len(PARAMS), len(PARAMS)), np.nan)
-        err = np.full(len(PARAMS), np.inf)
-        corr = np.full((len(PARAMS), len(PARAMS)), np.nan)
-    pred = cal.predict(sol.x)
-    c, m_R_sq, c_log = couplings_from(sol.x)
-    stability = cal.stability_table(sol.x, pred)
+        cov[np.ix_(free, free)] = np.nan
+        err[free] = np.inf
+    x = full(sol.x)
+    pred = cal.predict(x)
+    c, m_R_sq, c_log = couplings_from(x)
+    stability = cal.stability_table(x, pred)
     return CalibrationResult(
-        params=dict(zip(PARAMS, map(float, sol.x), strict=True)),
+        params=dict(zip(PARAMS, map(float, x), strict=True)),
         errors=dict(zip(PARAMS, map(float, err), strict=True)),
         covariance=cov.tolist(),
         correlation=corr.tolist(),
