@@ -220,6 +220,22 @@ dir = "OUT"
 """
 
 
+def _wait_for_evaluations(proc: subprocess.Popen, n: int) -> None:
+    """Read the training's stdout until ``n`` evaluation lines have appeared."""
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if sum("iter" in x for x in lines) >= n:
+            return
+
+
+def _wait_for_resume(proc: subprocess.Popen) -> None:
+    for line in proc.stdout:
+        if "resuming from the best checkpoint" in line:
+            return
+    pytest.fail(f"no resume message: {proc.communicate()}")
+
+
 @pytest.mark.slow  # three torch start-ups and trainings: ~65 s on the 2-core VM
 @pytest.mark.timeout(300)
 def test_train_ctrl_c_saves_best_model_and_rerun_resumes(tmp_path):
@@ -228,11 +244,7 @@ def test_train_ctrl_c_saves_best_model_and_rerun_resumes(tmp_path):
     cfg = tmp_path / "train.toml"
     cfg.write_text(TRAIN_TOML.replace("OUT", str(out)))
     proc = _cli(["train", str(cfg)])
-    lines = []
-    for line in proc.stdout:  # wait for a few evaluations, then Ctrl-C
-        lines.append(line)
-        if sum("iter" in x for x in lines) >= 3:
-            break
+    _wait_for_evaluations(proc, 3)
     os.kill(proc.pid, signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
@@ -245,16 +257,8 @@ def test_train_ctrl_c_saves_best_model_and_rerun_resumes(tmp_path):
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 2 and "another configuration" in stderr
     proc = _cli(["train", str(cfg)])
-    for line in proc.stdout:
-        if "resuming from the best checkpoint" in line:
-            break
-    else:
-        pytest.fail(f"no resume message: {proc.communicate()}")
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if sum("iter" in x for x in lines) >= 1:
-            break
+    _wait_for_resume(proc)
+    _wait_for_evaluations(proc, 1)
     os.kill(proc.pid, signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
@@ -276,11 +280,7 @@ def test_train_two_ranks_ctrl_c_saves_best_model_and_kill_leaves_no_rank(tmp_pat
             .replace("nproc = 1", "nproc = 2").replace("width = 8", "width = 64"))
     cfg.write_text(text)
     proc = _cli(["train", str(cfg)])
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if sum("iter" in x for x in lines) >= 2:
-            break
+    _wait_for_evaluations(proc, 2)
     os.killpg(proc.pid, signal.SIGINT)  # the terminal's Ctrl-C: the driver's process group
     stdout, stderr = proc.communicate(timeout=180)
     assert proc.returncode == 130, stderr
@@ -289,16 +289,8 @@ def test_train_two_ranks_ctrl_c_saves_best_model_and_kill_leaves_no_rank(tmp_pat
     assert not (out / "STOP").exists()
 
     proc = _cli(["train", str(cfg)])
-    for line in proc.stdout:
-        if "resuming from the best checkpoint" in line:
-            break
-    else:
-        pytest.fail(f"no resume message: {proc.communicate()}")
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if sum("iter" in x for x in lines) >= 1:
-            break
+    _wait_for_resume(proc)
+    _wait_for_evaluations(proc, 1)
     os.kill(proc.pid, signal.SIGKILL)  # the driver alone, kill -9
     proc.wait(timeout=30)
     t0 = time.monotonic()
