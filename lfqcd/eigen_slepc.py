@@ -163,7 +163,10 @@ def solve_slepc(H: Any, k: int, tol: float, v0: np.ndarray | None,
 
 def _self_check() -> int:  # pragma: no cover - run under mpirun by tests/test_slepc_mpi.py
     """SLEPc on every rank vs ARPACK on rank 0, same matrix: exit 0 when they agree to 1e-8."""
+    # under ``python -m`` this file runs as ``__main__``: the solver checks for the importable
+    # module's RowBlocks class, so take it from there, not from this copy
     from lfqcd.eigen import solve
+    from lfqcd.eigen_slepc import RowBlocks
     from lfqcd.thooft import light_light_pieces
 
     PETSc, _ = _init()
