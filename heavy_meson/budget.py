@@ -84,6 +84,7 @@ def assemble(
     scheme: dict[str, float] | None,
     frame: dict[str, float] | None,
     physical_value: float | None = None,
+    max_links: int = 1,
 ) -> dict[str, Any]:
     """``value``, ``error`` and ``error_budget`` of one observable (lattice units)."""
     budget: dict[str, Any] = {}
@@ -102,6 +103,8 @@ def assemble(
     if frame is not None and key in frame:
         budget["frame"] = abs(float(frame[key]))
         parts.append(budget["frame"])
+    elif key in FRAME_PAIRS and max_links > 1:
+        budget["frame"] = "not estimated (the longitudinal-frame xi is written for <= 1 link)"
     else:
         budget["frame"] = "not applicable (no transverse positions)"
     if key in MATCHING:
@@ -109,7 +112,9 @@ def assemble(
         v = physical_value if physical_value is not None else (extrap or {}).get("value")
         budget["matching"] = {"relative": rel, "reason": why,
                               "error": None if v is None else abs(rel * v)}
-    budget["links_truncation"] = NOT_ESTIMATED
+    budget["links_truncation"] = (NOT_ESTIMATED if max_links <= 1 else
+                                  f"not yet estimated (at most {max_links} links; "
+                                  "see the links-convergence study)")
     value = None if extrap is None else extrap["value"]
     return {"value": value, "error": float(math.sqrt(sum(p * p for p in parts))) if parts else None,
             "error_budget": budget}

@@ -25,10 +25,11 @@ _SCHEMA: dict[str, set[str]] = {
     "couplings": {"G", "m", "mu", "t_F", "t_NF", "w_FF", "w_NN", "w_FN"},
     "units": {"lattice_spacing_fm", "G_GeV2", "sqrt_sigma_GeV"},
     "renormalization": {"condition", "target_GeV", "value", "tolerance", "m_R_sq",
-                        "log_coefficient"},
+                        "log_coefficient", "log_factor"},
     "resolutions": {"ladder"},
     "observables": {"w_max", "n_w"},
     "error_budget": {"enabled", "resolution", "lambda_bar_GeV", "lambda_bar_error_GeV"},
+    "truncation": {"max_links"},
 }
 
 
@@ -67,6 +68,10 @@ class RunConfig:
     memory_limit_gb: float = 8.0
     budget: BudgetConfig = BudgetConfig()
     sqrt_sigma_GeV: float = 0.44
+    #: Fock truncation: at most this many links (1 = femtoworm; 2, 3 with the multi-link terms
+    #: of docs/physics_links.md at zero link potential and plaquette, counterterm on every
+    #: sector that can still emit)
+    max_links: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -162,6 +167,7 @@ def config_from_dict(raw: dict[str, Any]) -> RunConfig:
         tolerance=_number(ren, "tolerance", "renormalization", 1e-7),
         m_R_sq=m_R_sq if kind == "renormalized_quark" else None,
         log_coefficient=_number(ren, "log_coefficient", "renormalization"),
+        log_factor=_number(ren, "log_factor", "renormalization", preset.log_factor),
     )
 
     bsec = _section(raw, "error_budget")
@@ -199,7 +205,14 @@ def config_from_dict(raw: dict[str, Any]) -> RunConfig:
     excited = check.numbers(run.get("excited_jz", [1.5]), "[run] excited_jz")
     backend = check.string(run.get("backend", "auto"), "[run] backend")
     memory_gb = check.number(run.get("memory_limit_gb", 8.0), "[run] memory_limit_gb", gt=0)
-    check_feasible(backend, resolutions, excited, memory_gb)
+    max_links = _section(raw, "truncation").get("max_links", 1)
+    if isinstance(max_links, list):
+        raise ConfigError("[truncation] max_links is a list: that is a links-convergence study "
+                          "(`lfqcd run` runs it, see runs/b_meson_links.toml), not a table run")
+    max_links = check.integer(max_links, "[truncation] max_links", ge=0)
+    if max_links > 3:
+        raise ConfigError(f"[truncation] max_links must be 0, 1, 2 or 3, got {max_links}")
+    check_feasible(backend, resolutions, excited, memory_gb, max_links)
     return RunConfig(
         name=check.string(run.get("name", "b_meson"), "[run] name"),
         preset=preset.name,
@@ -216,11 +229,12 @@ def config_from_dict(raw: dict[str, Any]) -> RunConfig:
         memory_limit_gb=memory_gb,
         budget=budget,
         sqrt_sigma_GeV=sqrt_sigma,
+        max_links=max_links,
     )
 
 
 def check_feasible(backend: str, resolutions: tuple[Resolution, ...],
-                   excited_jz: tuple[float, ...], limit: float) -> None:
+                   excited_jz: tuple[float, ...], limit: float, max_links: int = 1) -> None:
     """Before compute: backend usable here, j_z blocks, memory estimate of every resolution."""
     from heavy_meson.hamiltonian import check_memory
     from lfqcd.eigen import check_backend
@@ -233,7 +247,7 @@ def check_feasible(backend: str, resolutions: tuple[Resolution, ...],
                               f"got {jz!r}")
     for res in resolutions:
         try:
-            check_memory(res, int(limit * 2**30))
+            check_memory(res, int(limit * 2**30), max_links)
         except BasisTooLargeError as exc:
             raise ConfigError(f"[resolutions] ladder: {exc} ([run] memory_limit_gb = "
                               f"{limit:g})") from exc

@@ -13,7 +13,9 @@ calibrated yet; the configuration states the values used (default zero: only the
 Lagrangian-fixed two-link emission and pair Coulomb terms act). "Errors" are the change
 between the two finest resolutions of the ladder, not a fit.
 
-Usage: ``python -m heavy_meson.links_convergence runs/b_meson_links.toml --out DIR``.
+Usage: ``lfqcd run runs/b_meson_links.toml --out DIR`` (a run configuration whose
+``[truncation] max_links`` is a list is this study), or
+``python -m heavy_meson.links_convergence runs/b_meson_links.toml --out DIR``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
-import json
 import math
 import platform
 import resource
@@ -33,7 +34,7 @@ from typing import Any
 from heavy_meson import observables as obs
 from heavy_meson.hamiltonian import COUNTERTERM_SECTORS, HeavyLightModel, Resolution
 from heavy_meson.renormalization import RenormalizationCondition, renormalized_solve
-from lfqcd import __version__
+from lfqcd import __version__, outdir
 from lfqcd.couplings import get_preset
 from lfqcd.errors import InvalidParameterError, LFQCDError
 from lfqcd.links import LinkCouplings
@@ -61,7 +62,10 @@ class LinksConfig:
 
     @classmethod
     def from_toml(cls, path: str | Path) -> LinksConfig:
-        data = read_toml(path)
+        return cls.from_dict(read_toml(path), path)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], path: str | Path = "<config>") -> LinksConfig:
         unknown = set(data) - {"couplings", "links", "truncation", "resolution",
                                "renormalization", "limits"}
         if unknown:
@@ -213,8 +217,28 @@ def run(config: LinksConfig, out_dir: Path) -> list[dict[str, Any]]:
                          "link_kappa_max": config.link_kappa_max},
               "versions": {"lfqcd": __version__, "python": platform.python_version()},
               "rows": rows, "errors_from_resolution_spread": spreads(rows)}
-    (out_dir / "links_convergence.json").write_text(json.dumps(record, indent=2, default=float))
+    outdir.write_json(out_dir / "links_convergence.json", record, default=float)
     return rows
+
+
+def is_study(raw: dict[str, Any]) -> bool:
+    """Whether a parsed run configuration is a links-convergence study (``max_links`` a list)."""
+    trunc = raw.get("truncation")
+    return isinstance(trunc, dict) and isinstance(trunc.get("max_links"), list)
+
+
+def run_command(config_path: str | Path, out: str | Path, overwrite: bool = False) -> int:
+    """``lfqcd run`` of a links-convergence configuration: the output-folder contract of
+    :mod:`lfqcd.outdir`, the study, and a one-line summary per row; exit status 1 if a row
+    failed."""
+    from lfqcd import outdir
+
+    raw = read_toml(config_path, "run configuration")
+    config = LinksConfig.from_dict(raw, config_path)
+    outdir.prepare(out, "run", outdir.config_hash(raw), overwrite=overwrite)
+    rows = run(config, Path(out))
+    print(f"\nwrote {out}/links_convergence.csv, .json and .png ({len(rows)} rows)")
+    return 0 if all(r.get("status") == "ok" for r in rows) else 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from heavy_meson.hamiltonian import HeavyLightModel, Solution
-from lfqcd.couplings import Couplings, self_energy_log_coefficient
+from lfqcd.couplings import Couplings, Preset, self_energy_log_coefficient
 from lfqcd.errors import EigNoConvergenceError, InvalidParameterError, LFQCDError
 
 KINDS = ("renormalized_quark", "lambda_bar", "none", "fixed")
@@ -58,8 +58,9 @@ class CounterTermError(LFQCDError, RuntimeError):
 class RenormalizationCondition:
     """``target``: Lambda-bar (``lambda_bar``); ``value``: constant m0_sq (``fixed``);
     ``m_R_sq``: renormalised quark mass parameter (``renormalized_quark``);
-    ``log_coefficient``: ``c`` of the cell-log mass (``None``: derived from the couplings for
-    ``renormalized_quark``, 0 for the constant-mass schemes)."""
+    ``log_coefficient``: ``c`` of the cell-log mass (``None``: ``log_factor`` times the
+    coefficient derived from the couplings for ``renormalized_quark``, docs/physics.md (R3),
+    (R10); 0 for the constant-mass schemes)."""
 
     kind: str = "renormalized_quark"
     target: float | None = None
@@ -67,6 +68,7 @@ class RenormalizationCondition:
     tolerance: float = 1e-7
     m_R_sq: float | None = None
     log_coefficient: float | None = None
+    log_factor: float = 1.0
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -82,16 +84,30 @@ class RenormalizationCondition:
             raise InvalidParameterError(
                 "condition 'renormalized_quark' needs a finite renormalised mass m_R_sq "
                 "(from the light-light calibration, e.g. the preset's)")
+        if not (math.isfinite(self.log_factor) and self.log_factor > 0):
+            raise InvalidParameterError(f"log_factor must be a positive finite number, got "
+                                        f"{self.log_factor!r}")
         if self.log_coefficient is not None and not math.isfinite(self.log_coefficient):
             raise InvalidParameterError(
                 f"log_coefficient must be finite, got {self.log_coefficient}")
+
+    @classmethod
+    def of_preset(cls, preset: Preset) -> RenormalizationCondition:
+        """The renormalised light quark a calibrated preset was fitted with: its ``m_R_sq`` and
+        ``log_factor`` (docs/physics.md (R4), (R10))."""
+        if preset.m_R_sq is None:
+            raise InvalidParameterError(
+                f"preset {preset.name!r} was not calibrated with the renormalised quark "
+                "(no m_R_sq); use condition 'lambda_bar'")
+        return cls(kind="renormalized_quark", m_R_sq=preset.m_R_sq, log_factor=preset.log_factor)
 
     def log_coefficient_for(self, couplings: Couplings) -> float:
         """Coefficient ``c`` of the cell-log sector-0 mass used with ``couplings``."""
         if self.log_coefficient is not None:
             return float(self.log_coefficient)
         if self.kind == "renormalized_quark":
-            return self_energy_log_coefficient(couplings.t_F, couplings.t_NF, couplings.m)
+            return self.log_factor * self_energy_log_coefficient(couplings.t_F, couplings.t_NF,
+                                                                 couplings.m)
         return 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -113,7 +129,7 @@ def _check_reachable(model: HeavyLightModel, couplings: Couplings, target: float
         )
 
 
-def _first_order_guess(model: HeavyLightModel, new: Couplings, old: Couplings, m0_old: float,
+def first_order_guess(model: HeavyLightModel, new: Couplings, old: Couplings, m0_old: float,
                        v: np.ndarray) -> float:
     """``m0_sq`` that keeps the energy fixed to first order when the couplings move old -> new."""
     c_new, c_old = model.coefficients(new, m0_old), model.coefficients(old, m0_old)
@@ -131,6 +147,41 @@ class Renormalized:
     m0_sq: float
     iterations: int
     m0_log: float = 0.0
+
+
+def log_slope(h: np.ndarray, values: np.ndarray) -> tuple[float, float]:
+    """Least-squares slope of ``values`` against ``ln(1/h)`` and its standard error (the
+    residual trend of docs/physics.md (R9); the error is 0 for two points)."""
+    x = np.log(1.0 / np.asarray(h, dtype=float))
+    y = np.asarray(values, dtype=float)
+    A = np.stack([np.ones_like(x), x], axis=1)
+    coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+    resid = y - A @ coef
+    cov = float(resid @ resid) / max(len(y) - 2, 1) * np.linalg.inv(A.T @ A)
+    return float(coef[1]), float(np.sqrt(cov[1, 1]))
+
+
+def newton_step(x: float, f: float, deriv: float, lo: float, hi: float
+                ) -> tuple[float, float, float]:
+    """One safeguarded Newton step on ``m0_sq`` for ``f(x) = Lambda-bar(x) - target``.
+
+    ``deriv = dLambda-bar/dm0_sq = <O_m0>/2`` (Hellmann-Feynman); ``lo``/``hi`` bracket the root
+    (``f(lo) < 0 < f(hi)``) and are updated with ``x``. A step leaving the bracket bisects it;
+    without a bracket the step is limited to the scale of ``m0_sq`` itself. Returns
+    ``(x_new, lo, hi)``."""
+    if f < 0:
+        lo = max(lo, x)
+    else:
+        hi = min(hi, x)
+    step = -f / deriv if deriv > 1e-12 else math.copysign(1.0, -f)
+    x_new = x + step
+    if math.isfinite(lo) and math.isfinite(hi):
+        if not lo < x_new < hi:
+            x_new = 0.5 * (lo + hi)
+    else:  # unbracketed: limit runaway Newton steps to the scale of m0_sq itself
+        limit = 10.0 + abs(x)
+        x_new = x + max(-limit, min(limit, x_new - x))
+    return x_new, lo, hi
 
 
 def renormalized_solve(
@@ -165,7 +216,7 @@ def renormalized_solve(
     target = float(condition.target)
     x = couplings.m**2 if m0_guess is None else float(m0_guess)
     if previous is not None and m0_guess is not None and v0 is not None:
-        x = _first_order_guess(model, couplings, previous, x, v0)
+        x = first_order_guess(model, couplings, previous, x, v0)
     lo, hi = -math.inf, math.inf  # bracket on m0_sq: f(lo) < 0 < f(hi)
     history: list[tuple[float, float]] = []
     checked = False
@@ -180,18 +231,9 @@ def renormalized_solve(
         history.append((x, float(sol.lambda_bar[0])))
         if abs(f) <= condition.tolerance:
             return Renormalized(sol, x, it, c_log)
-        if f < 0:
-            lo = max(lo, x)
-        else:
-            hi = min(hi, x)
         deriv = 0.5 * model.expectation("m0_sq", sol.block_vectors[:, 0])
-        step = -f / deriv if deriv > 1e-12 else math.copysign(1.0, -f)
-        x_new = x + step
-        if math.isfinite(lo) and math.isfinite(hi) and not lo < x_new < hi:
-            x_new = 0.5 * (lo + hi)
-        else:  # unbracketed: limit runaway Newton steps to the scale of m0_sq itself
-            limit = 10.0 + abs(x)
-            x_new = x + max(-limit, min(limit, x_new - x))
+        x_new, lo, hi = newton_step(x, f, deriv, lo, hi)
+        if not (math.isfinite(lo) and math.isfinite(hi)):
             if f < 0 and not checked and x_new - history[0][0] > 100.0 + 10.0 * abs(history[0][0]):
                 checked = True  # far from the start and still below: is the target reachable?
                 _check_reachable(model, couplings, target, condition.tolerance, backend)

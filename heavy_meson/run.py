@@ -32,7 +32,7 @@ from heavy_meson import checkpoint
 from heavy_meson import observables as obs
 from heavy_meson.config import RunConfig, load_config
 from heavy_meson.hamiltonian import HeavyLightModel, Resolution
-from heavy_meson.renormalization import RenormalizationCondition, renormalized_solve
+from heavy_meson.renormalization import RenormalizationCondition, log_slope, renormalized_solve
 from lfqcd import __version__
 from lfqcd.assembly import kernels_compiled
 from lfqcd.couplings import couplings_from_fit, get_preset
@@ -81,7 +81,8 @@ class ResolutionResult:
 
 
 def _new_model(config: RunConfig, resolution: Resolution) -> HeavyLightModel:
-    return HeavyLightModel(resolution, jz=0.5, memory_limit=int(config.memory_limit_gb * 2**30))
+    return HeavyLightModel(resolution, jz=0.5, memory_limit=int(config.memory_limit_gb * 2**30),
+                           max_links=config.max_links)
 
 
 def solve_resolution(
@@ -118,10 +119,11 @@ def solve_resolution(
                                          config.n_states, config.backend)
                 out.levels[f"jz={jz:+g}"] = exc.solution.lambda_bar.tolist()
             out.xi = obs.isgur_wise(model.basis, c, w_grid)
-            # the longitudinal overlap is smooth and costly: 9 points, interpolated
-            w_coarse = np.linspace(w_grid[0], w_grid[-1], 9)
-            out.xi_longitudinal = np.interp(
-                w_grid, w_coarse, obs.isgur_wise_longitudinal(model.basis, c, w_coarse))
+            if model.basis.max_links <= 1:  # longitudinal frame: written for <= 1 link
+                # the longitudinal overlap is smooth and costly: 9 points, interpolated
+                w_coarse = np.linspace(w_grid[0], w_grid[-1], 9)
+                out.xi_longitudinal = np.interp(
+                    w_grid, w_coarse, obs.isgur_wise_longitudinal(model.basis, c, w_coarse))
             out.lcda = obs.lcda(model.basis, c, helicity=0, G=G)
             out.distributions = obs.momentum_distributions(model.basis, c)
     except LFQCDError as exc:
@@ -239,14 +241,10 @@ def lambda_bar_trend(done: list[ResolutionResult]) -> dict[str, Any] | None:
     k, rs = max(by_k.items(), key=lambda kv: len(kv[1])) if by_k else (None, [])
     if len(rs) < 3:
         return None
-    x = np.log(1.0 / np.array([r.resolution.h for r in rs]))
-    y = np.array([r.scalars["lambda_bar"] for r in rs])
-    A = np.stack([np.ones_like(x), x], axis=1)
-    coef, *_ = np.linalg.lstsq(A, y, rcond=None)
-    resid = y - A @ coef
-    cov = float(resid @ resid) / max(len(y) - 2, 1) * np.linalg.inv(A.T @ A)
-    return {"kappa_max": k, "slope_per_ln_inv_h": float(coef[1]),
-            "error": float(np.sqrt(cov[1, 1])), "units": "lattice units per unit ln(1/h)"}
+    slope, err = log_slope(np.array([r.resolution.h for r in rs]),
+                           np.array([r.scalars["lambda_bar"] for r in rs]))
+    return {"kappa_max": k, "slope_per_ln_inv_h": slope, "error": err,
+            "units": "lattice units per unit ln(1/h)"}
 
 
 def _scale_budget(b: dict[str, Any], f: float) -> dict[str, Any]:
@@ -307,17 +305,18 @@ def _budget_parts(config: RunConfig, progress: Callable[[str], None] | None,
     central = scalars(config, cond)
     calib: dict[str, float] | None = None
     same_point = (preset.fit_values is not None and preset.covariance is not None
-                  and couplings_from_fit(preset.fit_values)[0] == config.couplings)
+                  and couplings_from_fit(preset.fit_values)[0] == config.couplings
+                  and cond.log_factor == preset.log_factor)
     if same_point and cond.kind == "renormalized_quark":
         if progress:
             progress(f"error budget: calibration covariance through the solver at h={res.h}, "
                      f"kappa_max={res.kappa_max} ({2 * len(preset.fit_values)} solves)")
 
         def at(theta: np.ndarray) -> dict[str, float]:
-            c, m_R_sq = couplings_from_fit(theta)
+            c, m_R_sq, log_factor = couplings_from_fit(theta)
             cfg = dataclasses.replace(config, couplings=c)
             # the scale moves with G: observables in GeV units of the central spacing
-            s = scalars(cfg, dataclasses.replace(cond, m_R_sq=m_R_sq))
+            s = scalars(cfg, dataclasses.replace(cond, m_R_sq=m_R_sq, log_factor=log_factor))
             ratio = math.sqrt(c.G / config.couplings.G)  # (1/a)_theta / (1/a)_central
             return {k: v * ratio ** bud.POWERS.get(k, 0.0) for k, v in s.items()}
 
@@ -366,9 +365,9 @@ def _xi_curves(done: list[ResolutionResult], w: np.ndarray,
     for key, curve, name in (("rho2", fin.xi, "xi"),
                              ("rho2_longitudinal", fin.xi_longitudinal, "xi_longitudinal")):
         o = observables.get(key)
-        r_fin = fin.scalars[key]
         if not o or o.get("value") is None or curve is None:
             continue
+        r_fin = fin.scalars[key]
 
         def scaled(rho2: float, curve: np.ndarray = curve, r_fin: float = r_fin) -> np.ndarray:
             return np.interp(1.0 + (w - 1.0) * max(rho2, 0.0) / r_fin, w_ext, curve,
@@ -378,7 +377,8 @@ def _xi_curves(done: list[ResolutionResult], w: np.ndarray,
         lo, hi = scaled(o["value"] + o["error"]), scaled(o["value"] - o["error"])
         out[name + "_error"] = 0.5 * np.abs(hi - lo)
     out["xi_finest"] = fin.xi[::2]
-    out["xi_longitudinal_finest"] = fin.xi_longitudinal[::2]
+    if fin.xi_longitudinal is not None:
+        out["xi_longitudinal_finest"] = fin.xi_longitudinal[::2]
     return out
 
 
@@ -413,7 +413,7 @@ def run(config: RunConfig, out_dir: str | Path | None = None,
                 s = r.scalars
                 progress(f"h={res.h:<5g} kappa_max={res.kappa_max:<5g} "
                          f"Lambda-bar={s['lambda_bar']:.5f} rho2={s['rho2']:.4f} "
-                         f"rho2_L={s['rho2_longitudinal']:.4f} P0={s['P0']:.4f} "
+                         f"rho2_L={s.get('rho2_longitudinal', math.nan):.4f} P0={s['P0']:.4f} "
                          f"fB_sqrtM={s['fB_sqrtM']:.4f} lambda_B={s['lambda_B']:.4f} "
                          f"({r.wall_s:.1f} s)")
             else:
@@ -433,7 +433,7 @@ def run(config: RunConfig, out_dir: str | Path | None = None,
     observables = {
         key: bud.assemble(key, extrap.get(key), calib, diff, frame,
                           None if key not in extrap else extrap[key]["value"]
-                          * inv_a ** bud.POWERS.get(key, 0.0))
+                          * inv_a ** bud.POWERS.get(key, 0.0), config.max_links)
         for key in SCALARS if key in extrap
     }
     for key in observables:
@@ -476,10 +476,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from heavy_meson import links_convergence
     from heavy_meson.tables import summary_table
     from lfqcd import outdir
     from lfqcd.signals import sigterm_as_interrupt
+    from lfqcd.tomlio import read_toml
 
+    if links_convergence.is_study(read_toml(args.config, "run configuration")):
+        return links_convergence.run_command(args.config, args.out, args.overwrite)
     config = load_config(args.config)
     outdir.prepare(args.out, "run", config_hash(config.to_dict()), overwrite=args.overwrite)
     with sigterm_as_interrupt():

@@ -50,6 +50,7 @@ def parameter_defaults() -> dict[str, float | str]:
         "lambda_bar_target": float(p.lambda_bar_target),
         "m0_sq": float("nan"),
         "m_R_sq": float("nan"),
+        "log_factor": 1.0,
     }
 
 
@@ -72,6 +73,7 @@ def _parse(point: Mapping[str, Any]) -> tuple[Resolution, Couplings, Renormaliza
         target=float(full["lambda_bar_target"]) if kind == "lambda_bar" else None,
         value=m0 if kind == "fixed" else None,
         m_R_sq=float(full["m_R_sq"]) if kind == "renormalized_quark" else None,
+        log_factor=float(full["log_factor"]),
     )
     return res, couplings, condition
 
@@ -126,10 +128,11 @@ def simulate_batch(points: list[Mapping[str, Any]], *,
                    warm_starts: list[object | None]) -> list[SimulationOutput]:
     """Points of one resolution together (scans with ``batch_size > 1``).
 
-    At a given counterterm (``condition`` ``fixed`` or ``none``) the batch is one block
-    eigensolve (:func:`lfqcd.batched.solve_coefficient_batch`). With the ``lambda_bar``
-    condition every point needs its own Newton iteration on ``m0_sq``; those points are solved
-    one after another, each warm-started from the previous one.
+    At a given counterterm (``condition`` ``fixed``, ``renormalized_quark`` or ``none``) the
+    batch is one block eigensolve (:func:`lfqcd.batched.solve_coefficient_batch`). With the
+    ``lambda_bar`` condition every point needs a Newton iteration on ``m0_sq``: the iterations
+    run together, one block solve per step over the points not yet converged
+    (:func:`_batched_newton`).
     """
     from lfqcd.batched import solve_coefficient_batch
 
@@ -137,16 +140,18 @@ def simulate_batch(points: list[Mapping[str, Any]], *,
     resolutions = {r for r, _, _ in parsed}
     if len(resolutions) != 1:
         raise InvalidParameterError(f"a batch must share one resolution, got {sorted(resolutions)}")
-    if any(cond.kind == "lambda_bar" for _, _, cond in parsed):
-        outs: list[SimulationOutput] = []
-        for p, w in zip(points, warm_starts, strict=True):
-            outs.append(simulate(p, warm_start=w if w is not None or not outs
-                                 else outs[-1].warm_state))
-        return outs
     model = _model(parsed[0][0])
     device = str(points[0].get("backend", "auto")) == "cupy"
-    m0s = [cond.value if cond.kind == "fixed" else None for _, _, cond in parsed]
-    coeffs = [model.coefficients(c, m0) for (_, c, _), m0 in zip(parsed, m0s, strict=True)]
+    if any(cond.kind == "lambda_bar" for _, _, cond in parsed):
+        if not all(cond.kind == "lambda_bar" for _, _, cond in parsed):
+            raise InvalidParameterError("a batch must share one renormalisation condition")
+        return _batched_newton(model, points, parsed, warm_starts, device)
+    # the counterterm each point's condition fixes without iterating: a constant m0_sq
+    # ("fixed"), m_R^2 with the cell-log coefficient ("renormalized_quark"), or none
+    m0s = [cond.value if cond.kind == "fixed" else cond.m_R_sq
+           if cond.kind == "renormalized_quark" else None for _, _, cond in parsed]
+    coeffs = [model.coefficients(c, m0, cond.log_coefficient_for(c))
+              for (_, c, cond), m0 in zip(parsed, m0s, strict=True)]
     starts = [w[0] if isinstance(w, tuple) and len(w) == 3 else None for w in warm_starts]
     pieces = model.pieces._on_device() if device else model.pieces.pieces
     results = solve_coefficient_batch(pieces, coeffs, 1, starts=starts, device=device)
@@ -154,3 +159,55 @@ def simulate_batch(points: list[Mapping[str, Any]], *,
     for (_, c, _), m0, co, r in zip(parsed, m0s, coeffs, results, strict=True):
         outs.append(_output(model, model.solution(r, c, m0), co["m0_sq"], c))
     return outs
+
+
+#: batched Newton steps before the points still unconverged continue one by one
+NEWTON_BATCH_STEPS = 12
+
+
+def _batched_newton(model: HeavyLightModel, points: list[Mapping[str, Any]],
+                    parsed: list[tuple[Resolution, Couplings, RenormalizationCondition]],
+                    warm_starts: list[object | None], device: bool) -> list[SimulationOutput]:
+    """The ``lambda_bar`` condition for a batch: every Newton step on ``m0_sq``
+    (:func:`heavy_meson.renormalization.newton_step`, the per-point safeguard) is one block
+    solve of the points not yet converged, each warm-started from its previous vector. Points
+    still unconverged after :data:`NEWTON_BATCH_STEPS` continue alone through :func:`simulate`
+    (with its reachability checks and messages)."""
+    from heavy_meson.renormalization import first_order_guess, newton_step
+    from lfqcd.batched import solve_coefficient_batch
+
+    n = len(points)
+    pieces = model.pieces._on_device() if device else model.pieces.pieces
+    x = [c.m**2 for _, c, _ in parsed]
+    starts: list[np.ndarray | None] = [None] * n
+    for b, w in enumerate(warm_starts):
+        if isinstance(w, tuple) and len(w) == 3 and isinstance(w[0], np.ndarray) \
+                and w[0].shape == (model.dim,):
+            starts[b], x[b] = w[0], float(w[1])
+            if isinstance(w[2], Couplings):  # move m0_sq to first order for the new couplings
+                x[b] = first_order_guess(model, parsed[b][1], w[2], x[b], w[0])
+    lo, hi = [-math.inf] * n, [math.inf] * n
+    outs: list[SimulationOutput | None] = [None] * n
+    active = list(range(n))
+    for _ in range(NEWTON_BATCH_STEPS):
+        coeffs = [model.coefficients(parsed[b][1], x[b]) for b in active]
+        results = solve_coefficient_batch(pieces, coeffs, 1, starts=[starts[b] for b in active],
+                                          device=device)
+        still = []
+        for b, r in zip(active, results, strict=True):
+            _, c, cond = parsed[b]
+            sol = model.solution(r, c, x[b])
+            f = sol.lambda_bar[0] - float(cond.target)
+            if abs(f) <= cond.tolerance:
+                outs[b] = _output(model, sol, x[b], c)
+                continue
+            deriv = 0.5 * model.expectation("m0_sq", sol.block_vectors[:, 0])
+            x[b], lo[b], hi[b] = newton_step(x[b], f, deriv, lo[b], hi[b])
+            starts[b] = sol.block_vectors[:, 0]
+            still.append(b)
+        active = still
+        if not active:
+            break
+    for b in active:
+        outs[b] = simulate(points[b], warm_start=(starts[b], x[b], parsed[b][1]))
+    return [o for o in outs if o is not None]

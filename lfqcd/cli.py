@@ -23,7 +23,7 @@ from lfqcd.errors import LFQCDError
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "info": ("lfqcd.info", "versions, eigensolver backends, GPU availability"),
     "run": ("heavy_meson.run", "heavy-light meson run: form-factor table, plots, results.json"),
-    "calibrate": ("lfqcd.calibration.cli", "fit the couplings to light mesons and covariance"),
+    "calibrate": ("heavy_meson.calibrate", "fit the couplings to light mesons and covariance"),
     "scan": ("lfqcd.scan.cli", "batch scan over couplings/resolutions with a resumable store"),
     "train": ("mlsurrogate.train.cli", "train a surrogate (none/tensor/phantom parallel)"),
     "al": ("mlsurrogate.active.cli", "active learning / streaming simulate-while-training"),

@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lfqcd.errors import InvalidParameterError
@@ -123,6 +123,9 @@ class Preset:
     covariance: tuple[tuple[float, ...], ...] | None = None
     #: string tension that sets the scale, G_phys = 2 sigma / pi (GeV)
     sqrt_sigma_GeV: float = 0.44
+    #: factor of the derived self-energy log coefficient, c = log_factor 4 (t_F^2 + t_NF^2)/m^2
+    #: (docs/physics.md (R10)); 1 is the leading-order derivation
+    log_factor: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -134,36 +137,39 @@ _ILLUSTRATIVE = Couplings(G=1.0, m=0.5, mu=1.2, t_F=0.5, t_NF=0.3,
                           **lagrangian_swap_couplings(0.5, 0.3, 0.5))
 
 #: order of the calibrated parameters in :attr:`Preset.fit_values` and :attr:`Preset.covariance`
-CALIBRATION_PARAMS = ("G", "mu", "m", "m_R_sq", "t_F", "t_NF")
+CALIBRATION_PARAMS = ("G", "mu", "m", "m_R_sq", "t_F", "t_NF", "log_factor")
 
 
-def couplings_from_fit(values: tuple[float, ...] | list[float]) -> tuple[Couplings, float]:
-    """(couplings, m_R_sq) from calibrated parameters ordered as :data:`CALIBRATION_PARAMS`
-    (link swaps Lagrangian-consistent with the vertex mass m_V = m, physics C.5a)."""
-    G, mu, m, m_R_sq, t_F, t_NF = (float(v) for v in values)
+def couplings_from_fit(values: Sequence[float]) -> tuple[Couplings, float, float]:
+    """(couplings, m_R_sq, log_factor) from calibrated parameters ordered as
+    :data:`CALIBRATION_PARAMS` (link swaps Lagrangian-consistent with the vertex mass m_V = m,
+    physics C.5a; ``log_factor`` multiplies the derived self-energy log coefficient)."""
+    G, mu, m, m_R_sq, t_F, t_NF, log_factor = (float(v) for v in values)
     return Couplings(G=G, m=m, mu=mu, t_F=t_F, t_NF=t_NF,
-                     **lagrangian_swap_couplings(t_F, t_NF, m)), m_R_sq
+                     **lagrangian_swap_couplings(t_F, t_NF, m)), m_R_sq, log_factor
 
 
 #: `lfqcd calibrate runs/calibrate.toml` result (CALIBRATION_PARAMS order) and its covariance
-_CAL_FIT = (1.5827205504850774, 1.62421589170588, 0.9169989725627665,
-            10.374776196062555, 0.9848524711023923, 1.4213910747135463)
+_CAL_FIT = (1.1751038305784758, 1.1142356878580448, 0.987950309319465, 10.010156945631547,
+            0.9866841477298299, 1.2265753443732288, 1.4221364271660848)
 _CAL_COV = (
-    (0.005886073068036542, 0.0050914235303059574, 0.0036420082742881017,
-     0.0023766511423418185, 0.002008734591788326, 0.005636708276416182),
-    (0.005091423530306798, 0.005536679927920486, 0.003633784967737449,
-     -0.00041570110568512296, 0.0021957432370691247, 0.005003861726442224),
-    (0.003642008274286362, 0.003633784967735031, 0.002712245138177116,
-     0.00662617801087506, 0.0016286185958172374, 0.0044051821236433565),
-    (0.002376651142115632, -0.0004157011059302499, 0.006626178010713278,
-     0.6122207246054804, 0.030270640723559096, 0.049922845731285644),
-    (0.0020087345917771874, 0.002195743237056719, 0.0016286185958100134,
-     0.03027064072365682, 0.0024826000773795747, 0.004164843711835797),
-    (0.005636708276398865, 0.00500386172642277, 0.004405182123632738,
-     0.049922845731510734, 0.004164843711839432, 0.010311761878161612),
+    (0.06039799223405193, 0.07563663791020112, -0.015490868058166216, -0.1438124671180824,
+     -0.0194996106468431, 0.019565430844987002, -0.06795386153804321),
+    (0.0756366379101984, 0.09588649579694333, -0.02000811262472305, -0.17907707208137955,
+     -0.024215750778022797, 0.024002140657646113, -0.08618490898064647),
+    (-0.015490868058154557, -0.020008112624709064, 0.004762617337234794, 0.03464331241492896,
+     0.005161707409799128, -0.004476235982143176, 0.01832721009096686),
+    (-0.14381246712011214, -0.17907707208395485, 0.034643312415495175, 0.9731825838929827,
+     0.08262151724915232, -0.012905301603184914, 0.1597663312139386),
+    (-0.019499610646942677, -0.024215750778149754, 0.005161707409829397, 0.08262151724872414,
+     0.009405323909891603, -0.005013785721211076, 0.022326674925642814),
+    (0.01956543084486671, 0.02400214065749485, -0.004476235982115055, -0.012905301602245112,
+     -0.005013785721139646, 0.009700160301497467, -0.02179002300927695),
+    (-0.06795386153802685, -0.08618490898062903, 0.018327210090975824, 0.15976633121158315,
+     0.022326674925523784, -0.021790023009408903, 0.07790022034134123),
 )
 _CAL_SQRT_SIGMA = 0.44
-_CALIBRATED, _CAL_M_R_SQ = couplings_from_fit(_CAL_FIT)
+_CALIBRATED, _CAL_M_R_SQ, _CAL_LOG_FACTOR = couplings_from_fit(_CAL_FIT)
 _CAL_INV_A_GEV = math.sqrt(2 * _CAL_SQRT_SIGMA**2 / math.pi / _CALIBRATED.G)  # sqrt(G_phys / G)
 
 PRESETS: dict[str, Preset] = {
@@ -174,22 +180,25 @@ PRESETS: dict[str, Preset] = {
         # the alternative (lambda_bar) scheme's input: 0.555 GeV (FNAL/MILC/TUMQCD, MRS)
         lambda_bar_target=0.555 / _CAL_INV_A_GEV,
         m_R_sq=_CAL_M_R_SQ,
+        log_factor=_CAL_LOG_FACTOR,
         fit_values=_CAL_FIT,
         covariance=_CAL_COV,
         sqrt_sigma_GeV=_CAL_SQRT_SIGMA,
         provenance=(
-            "Fitted by `lfqcd calibrate runs/calibrate.toml` (docs/physics.md section K): G, mu, "
-            "m, the renormalised light-quark mass m_R_sq, t_F and t_NF by least squares to "
-            "sigma_T = sigma_L (sqrt(sigma) = 0.44 GeV), m_pi, m_rho, f_pi, covariance of the pion "
-            "dispersion relation along the axis and the diagonal and the rho's j_z = 0/1 "
-            "degeneracy (weak), every light-light observable at K = 16, 20, 24 extrapolated in 1/K and "
-            "held near its K -> inf value (resolution-stability residuals); "
-            "link swaps Lagrangian-consistent with m_V = m; self-energy log coefficient "
-            "c = 4 (t_F^2 + t_NF^2)/m^2. "
+            "Fitted by `lfqcd calibrate runs/calibrate.toml` (docs/physics.md section 8): G, mu, "
+            "m, the renormalised light-quark mass m_R_sq, t_F, t_NF and log_factor (the factor "
+            "of the self-energy log coefficient, c = log_factor 4 (t_F^2 + t_NF^2)/m^2, (R10)) "
+            "by least squares to sigma_T = sigma_L (sqrt(sigma) = 0.44 GeV), m_pi, m_rho, f_pi, "
+            "covariance of the pion dispersion relation along the axis and the diagonal, the "
+            "rho's j_z = 0/1 degeneracy (weak), every light-light observable at K = 28, 32, 40, "
+            "48 extrapolated in 1/K and held near its K -> inf value (resolution-stability "
+            "residuals), and no ln(1/h) trend of the heavy-light Lambda-bar at kappa_max = 12, "
+            "h = 0.4 ... 0.15 (the slope only); link swaps Lagrangian-consistent with m_V = m. "
             "Fit status: success=True (`ftol` termination condition is satisfied.); residuals/tol "
-            "sigma_T/sigma_L +0.01, m_pi +0.00, m_rho +0.54, f_pi -0.61, c_T^2 axis -0.20, c_T^2 "
-            "diagonal -0.09, rho jz=0/1 +3.44; a = 0.7071 fm; resolution stability NOT met (max "
-            "|M^2(K) - M^2(inf)|/m_rho^2 = 0.065 over the fit K)."
+            "sigma_T/sigma_L -0.18, m_pi +0.33, m_rho +0.18, f_pi -0.75, c_T^2 axis -0.36, c_T^2 "
+            "diagonal -0.30, rho jz=0/1 +2.86, Lambda-bar slope -0.27; log_factor = 1.42(28), "
+            "c = 14.44, a = 0.6093 fm; resolution stability met at K = 24 ... 48 and the held-out "
+            "K = 64 (max |M^2(K) - M^2(inf)|/m_rho^2 = 0.048), not at K = 16 (0.093)."
         ),
     ),
     "illustrative": Preset(

@@ -239,6 +239,13 @@ CAL_CASES = [
     ("start_missing", cal_toml("start", "t_F", None), "t_F"),
     ("unknown_key", cal_toml("fit", "max_nfev", "maxnfev = 10"), "maxnfev"),
     ("section_not_table", "setup = 3\n", "setup"),
+    ("heavy_light_short_ladder", cal_toml("heavy_light", "h", "h = [0.4, 0.3]"), "heavy_light"),
+    ("heavy_light_tol_zero", cal_toml("heavy_light", "tol_slope", "tol_slope = 0"), "tol_slope"),
+    ("heavy_light_kappa_not_multiple", cal_toml("heavy_light", "kappa_max", "kappa_max = 12.1"),
+     "heavy_light"),
+    ("fit_ftol_negative", cal_toml("fit", "ftol", "ftol = -1.0"), "ftol"),
+    ("start_log_factor_zero", cal_toml("start", "log_factor", "log_factor = 0.0"), "log_factor"),
+    ("fit_fixed_unknown", cal_toml("fit", "max_nfev", 'max_nfev = 3\nfixed = ["zeta"]'), "fixed"),
 ]
 
 

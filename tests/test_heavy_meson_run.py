@@ -8,6 +8,7 @@ import runpy
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from heavy_meson.config import config_from_dict, load_config
@@ -133,3 +134,32 @@ def test_example_script_runs(capsys, monkeypatch):
 def test_default_run_end_to_end(tmp_path):
     assert cli_main(["run", str(ROOT / "runs" / "b_meson_default.toml"), "--out",
                      str(tmp_path), "--quiet"]) == 0
+
+
+def test_two_link_table_run(tmp_path):
+    """``[truncation] max_links = 2`` in a table run: P2 > 0, probabilities sum to one, xi(1) = 1
+    and decreasing, the frame entry says why it is missing, the list form is refused here."""
+    from heavy_meson.run import run
+
+    text = SMALL.replace("[[0.5, 6.0], [0.4, 6.0], [0.5, 8.0]]", "[[1.0, 4.0], [0.8, 4.0], [1.0, 5.0]]")
+    text += "[truncation]\nmax_links = 2\n[error_budget]\nenabled = false\n"
+    cfg = load_config(_write(tmp_path, text))
+    assert cfg.max_links == 2
+    res = run(cfg, tmp_path / "out", progress=None)
+    assert all(r.status == "ok" for r in res.per_resolution)
+    with open(tmp_path / "out" / "isgur_wise.csv") as f:
+        assert all(r["xi_longitudinal"] == "nan" for r in csv.DictReader(f))  # not available
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["config"]["max_links"] == 2
+    for r in res.per_resolution:
+        s = r.scalars
+        assert s["P2"] > 0 and abs(s["P0"] + s["P1"] + s["P2"] - 1.0) < 1e-10
+        assert r.xi[0] == pytest.approx(1.0, abs=1e-9) and all(np.diff(r.xi) < 0)
+    b = res.observables["rho2"]["error_budget"]
+    assert "longitudinal-frame xi is written for <= 1 link" in b["frame"]
+    assert "at most 2 links" in b["links_truncation"]
+    with pytest.raises(ConfigError, match="links-convergence study"):
+        config_from_dict({"resolutions": {"ladder": [[0.5, 6.0], [0.4, 6.0]]},
+                          "truncation": {"max_links": [1, 2]}})
+    with pytest.raises(ConfigError, match="max_links must be 0, 1, 2 or 3"):
+        config_from_dict({"resolutions": {"ladder": [[0.5, 6.0], [0.4, 6.0]]},
+                          "truncation": {"max_links": 4}})

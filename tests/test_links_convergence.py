@@ -62,3 +62,18 @@ def test_tiny_ladder_writes_the_csv(tmp_path):
 def test_bad_config(tmp_path, body, message):
     with pytest.raises(InvalidParameterError, match=message):
         LinksConfig.from_toml(_write(tmp_path / "bad.toml", body))
+
+
+def test_lfqcd_run_dispatches_a_links_study(tmp_path):
+    """`lfqcd run` of a configuration with a list ``[truncation] max_links`` is the study, under
+    the output-folder contract (a second run into the same folder resumes, another command's
+    folder is refused)."""
+    from lfqcd.cli import main as cli_main
+
+    cfg = _write(tmp_path / "links.toml", TINY.replace('["emitting", "zero"]', '["emitting"]'))
+    out = tmp_path / "out"
+    assert cli_main(["run", str(cfg), "--out", str(out)]) == 0
+    rows = list(csv.DictReader(open(out / "links_convergence.csv")))
+    assert [int(r["max_links"]) for r in rows] == [1, 1, 2, 2]
+    assert all(abs(sum(float(r[f"P{n}"]) for n in range(4)) - 1.0) < 1e-10 for r in rows)
+    assert (out / "links_convergence.png").stat().st_size > 0

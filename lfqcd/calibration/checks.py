@@ -16,7 +16,8 @@ from lfqcd import validate as check
 #: (key, lower bound, strict) for numbers that must be positive / non-negative
 _SETUP_POSITIVE = {"p_cov": 0.0, "string_h": 0.0, "string_kappa_max": 0.0}
 _START_BOUNDS = {"G": (0.0, True), "mu": (0.0, True), "m": (0.0, True), "t_F": (0.0, False),
-                 "t_NF": (0.0, False), "m_R_sq": (None, False)}
+                 "t_NF": (0.0, False), "m_R_sq": (None, False),
+                 "log_factor": (0.0, True)}
 
 
 def check_values(raw: Mapping[str, Any]) -> None:
@@ -46,3 +47,10 @@ def check_values(raw: Mapping[str, Any]) -> None:
     fit = raw.get("fit", {})
     if "max_nfev" in fit:
         check.integer(fit["max_nfev"], "[fit] max_nfev", ge=1)
+    if "ftol" in fit:
+        check.number(fit["ftol"], "[fit] ftol", gt=0.0)
+    if "fixed" in fit:
+        names = fit["fixed"]
+        if not isinstance(names, list) or any(n not in _START_BOUNDS for n in names):
+            raise check.ConfigError(f"[fit] fixed must list fit parameters "
+                                    f"({', '.join(_START_BOUNDS)}), got {names!r}")

@@ -12,8 +12,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,27 +23,33 @@ from lfqcd.calibration.checks import check_values
 from lfqcd.errors import ConfigError, InvalidParameterError
 from lfqcd.tomlio import read_toml
 
+if TYPE_CHECKING:
+    from lfqcd.calibration.fit import ExtraCondition
+
 _SCHEMA = {"setup": {"k_values", "k_holdout", "p_cov", "string_h", "string_kappa_max"},
            "targets": {"sqrt_sigma", "m_pi", "m_rho", "f_pi", "c2", "tol_sigma", "tol_m_pi",
                        "tol_m_rho", "tol_f_pi", "tol_c2", "tol_degeneracy", "tol_stability",
                        "c2_diagonal"},
-           "start": {"G", "mu", "m", "m_R_sq", "t_F", "t_NF"},
-           "fit": {"max_nfev"}}
+           "start": {"G", "mu", "m", "m_R_sq", "t_F", "t_NF", "log_factor"},
+           "fit": {"max_nfev", "fixed", "ftol"}}
 
 
-def load_calibration_config(path: str | Path) -> dict[str, Any]:
-    """Parse and validate the calibration TOML (unknown sections/keys are refused)."""
+def load_calibration_config(path: str | Path,
+                            extra_schema: dict[str, set[str]] | None = None) -> dict[str, Any]:
+    """Parse and validate the calibration TOML (unknown sections/keys are refused);
+    ``extra_schema`` adds the sections of conditions supplied from outside the core."""
     p = Path(path)
     raw = read_toml(p, "calibration configuration")
+    schema = {**_SCHEMA, **(extra_schema or {})}
     for sec, val in raw.items():
-        if sec not in _SCHEMA:
-            raise ConfigError(f"{p}: unknown section [{sec}]; allowed: {', '.join(_SCHEMA)}")
+        if sec not in schema:
+            raise ConfigError(f"{p}: unknown section [{sec}]; allowed: {', '.join(schema)}")
         if not isinstance(val, dict):
             raise ConfigError(f"{p}: [{sec}] must be a table, got {val!r}")
-        unknown = sorted(set(val) - _SCHEMA[sec])
+        unknown = sorted(set(val) - schema[sec])
         if unknown:
             raise ConfigError(f"{p}: unknown key(s) {unknown} in [{sec}]; "
-                              f"allowed: {', '.join(sorted(_SCHEMA[sec]))}")
+                              f"allowed: {', '.join(sorted(schema[sec]))}")
     if set(raw.get("start", {})) != _SCHEMA["start"]:
         raise ConfigError(f"{p}: [start] needs every fit parameter: {', '.join(sorted(_SCHEMA['start']))}")
     check_values(raw)
@@ -56,11 +63,16 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     outdir.add_overwrite_argument(parser)
 
 
-def main(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace, extra_schema: dict[str, set[str]] | None = None,
+         extra_conditions: Callable[[dict[str, Any]], tuple[ExtraCondition, ...]] | None = None
+         ) -> int:
+    """The calibration command; ``extra_schema`` / ``extra_conditions(raw)`` let a package above
+    the core add conditions and their configuration sections (``heavy_meson.calibrate``)."""
     from lfqcd.calibration.fit import Calibrator, Setup, Targets, fit
     from lfqcd.calibration.report import calibration_table, write_plots
 
-    raw = load_calibration_config(args.config)
+    raw = load_calibration_config(args.config, extra_schema)
+    extra = extra_conditions(raw) if extra_conditions else ()  # validated before any output
     outdir.prepare(args.out, "calibrate", outdir.config_hash(raw), overwrite=args.overwrite)
     try:
         setup = Setup(**{k: tuple(v) if isinstance(v, list) else v
@@ -68,9 +80,11 @@ def main(args: argparse.Namespace) -> int:
         targets = Targets(**raw.get("targets", {}))
     except (TypeError, InvalidParameterError) as exc:
         raise ConfigError(f"{args.config}: {exc}") from exc
-    cal = Calibrator(setup, targets)
+    cal = Calibrator(setup, targets, extra)
     result = fit(setup, targets, raw["start"], progress=None if args.quiet else print,
-                 max_nfev=raw.get("fit", {}).get("max_nfev", 200), calibrator=cal)
+                 max_nfev=raw.get("fit", {}).get("max_nfev", 200), calibrator=cal,
+                 fixed=tuple(raw.get("fit", {}).get("fixed", ())),
+                 ftol=raw.get("fit", {}).get("ftol", 1e-8))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     record = {"version": __version__, "config": raw, **result.to_dict()}

@@ -1,10 +1,12 @@
 """Fix the transverse-lattice couplings from light mesons and covariance (docs/physics.md (F1)-(F8)).
 
 Fit parameters (lattice units): ``G``, ``mu``, ``m``, the renormalised light-quark mass
-``m_R_sq`` (docs/physics.md (R4)), ``t_F`` and ``t_NF``; the link swaps are
-Lagrangian-consistent with ``m_V = m`` (physics C.5a) and the coefficient of the self-energy log
-is the derived ``c = 4 (t_F^2 + t_NF^2)/m^2``, the same at every resolution. Conditions, each a
-residual divided by its tolerance:
+``m_R_sq`` (docs/physics.md (R4)), ``t_F``, ``t_NF`` and the factor ``log_factor`` (``zeta``) of
+the self-energy log coefficient ``c = zeta 4 (t_F^2 + t_NF^2)/m^2`` (docs/physics.md (R3), (R10):
+``zeta = 1`` is the leading-order derivation; fitted, one value for every resolution, it absorbs
+what the derivation leaves out, and ``[fit] fixed = ["log_factor"]`` holds it at the start
+value); the link swaps are Lagrangian-consistent with ``m_V = m`` (physics C.5a). Conditions,
+each a residual divided by its tolerance:
 
 1. ``sigma_T = sigma_L`` (rotational invariance of the heavy-source potential);
 2. ``m_pi``, 3. ``m_rho`` (lowest ``j_z = 0`` and ``j_z = 1`` light-light states);
@@ -14,7 +16,9 @@ residual divided by its tolerance:
 7. the rho's ``j_z = 0`` member (lowest ``j_z = 0`` state with C-parity -) degenerate with its
    ``j_z = 1`` member (a weak condition: the femtoworm cannot make it small);
 8. resolution stability: ``M^2(K)`` of pi and rho within ``tol_stability m_rho^2`` of the
-   extrapolated value at every fit ``K`` (so all K are fitted together).
+   extrapolated value at every fit ``K`` (so all K are fitted together);
+9. any :class:`ExtraCondition` a package above the core supplies (``heavy_meson.calibrate``
+   adds the heavy-light renormalisation condition: no ``ln(1/h)`` trend of Lambda-bar).
 
 Resolution stability: every light-light observable is computed at each DLCQ resolution of
 ``Setup.k_values`` and extrapolated linearly in ``1/K``; the conditions are imposed on the
@@ -37,10 +41,10 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from lfqcd.calibration.lightlight import LightLightModel, TransverseString, sigma_L
-from lfqcd.couplings import Couplings, lagrangian_swap_couplings, self_energy_log_coefficient
+from lfqcd.couplings import CALIBRATION_PARAMS, Couplings, couplings_from_fit, self_energy_log_coefficient
 from lfqcd.errors import InvalidParameterError, LFQCDError
 
-PARAMS = ("G", "mu", "m", "m_R_sq", "t_F", "t_NF")
+PARAMS = CALIBRATION_PARAMS
 CONDITIONS = ("sigma_T/sigma_L", "m_pi", "m_rho", "f_pi", "c_T^2 axis", "c_T^2 diagonal",
               "rho jz=0/1")
 #: light-light observables computed per K and extrapolated in 1/K
@@ -86,8 +90,8 @@ class Targets:
 class Setup:
     """Resolutions and fixed choices of the fit."""
 
-    k_values: tuple[int, ...] = (16, 20, 24)
-    k_holdout: tuple[int, ...] = (12, 32)
+    k_values: tuple[int, ...] = (28, 32, 40, 48)
+    k_holdout: tuple[int, ...] = (16, 24, 64)
     p_cov: float = 0.3
     string_h: float = 0.1
     string_kappa_max: float = 12.0
@@ -110,9 +114,8 @@ class Setup:
 
 def couplings_from(theta: np.ndarray) -> tuple[Couplings, float, float]:
     """(couplings, m_R_sq, log coefficient c) for a parameter vector ordered as :data:`PARAMS`."""
-    G, mu, m, m_R_sq, t_F, t_NF = (float(x) for x in theta)
-    c = Couplings(G=G, m=m, mu=mu, t_F=t_F, t_NF=t_NF, **lagrangian_swap_couplings(t_F, t_NF, m))
-    return c, m_R_sq, self_energy_log_coefficient(t_F, t_NF, m)
+    c, m_R_sq, log_factor = couplings_from_fit(theta)
+    return c, m_R_sq, log_factor * self_energy_log_coefficient(c.t_F, c.t_NF, c.m)
 
 
 def extrapolate_in_inverse_k(ks: np.ndarray, values: np.ndarray) -> tuple[float, float]:
@@ -127,14 +130,32 @@ def extrapolate_in_inverse_k(ks: np.ndarray, values: np.ndarray) -> tuple[float,
     return float(lin), float(abs(lin - q[np.argmax(ks)]))
 
 
+@dataclasses.dataclass(frozen=True)
+class ExtraCondition:
+    """A condition supplied from outside the core: ``(value(theta) - target) / tol`` is one more
+    residual (``theta`` ordered as :data:`PARAMS`); ``value`` raises an
+    :class:`~lfqcd.errors.LFQCDError` where it cannot be evaluated."""
+
+    name: str
+    value: Callable[[np.ndarray], float]
+    target: float
+    tol: float
+
+
 class Calibrator:
     """Holds the cached light-light models (one per K) and the string; evaluates predictions."""
 
-    def __init__(self, setup: Setup, targets: Targets) -> None:
-        self.setup, self.targets = setup, targets
+    def __init__(self, setup: Setup, targets: Targets,
+                 extra: tuple[ExtraCondition, ...] = ()) -> None:
+        self.setup, self.targets, self.extra = setup, targets, tuple(extra)
         self.models = {k: LightLightModel(k) for k in setup.k_values}
         self.string = TransverseString(setup.string_h, setup.string_kappa_max)
         self.n_eval = 0
+
+    @property
+    def conditions(self) -> tuple[str, ...]:
+        """Names of the conditions (residual order of :meth:`residuals_of`)."""
+        return CONDITIONS + tuple(e.name for e in self.extra)
 
     def model(self, k: int) -> LightLightModel:
         if k not in self.models:
@@ -177,6 +198,7 @@ class Calibrator:
             "m_pi_sq_GeV2": out["M2_pi"] * inv_a**2, "m_rho_sq_GeV2": out["M2_rho"] * inv_a**2,
             "m_rho_jz0_sq_GeV2": out["M2_rho_jz0"] * inv_a**2,
             "f_pi_GeV": out["f_pi_lat"] * inv_a,
+            "extra": {e.name: float(e.value(np.asarray(theta, dtype=float))) for e in self.extra},
         })
         return out
 
@@ -190,6 +212,7 @@ class Calibrator:
             (p["c2_axis"] - t.c2) / t.tol_c2,
             (p["c2_diagonal"] - (t.c2 if t.c2_diagonal is None else t.c2_diagonal)) / t.tol_c2,
             (p["M2_rho_jz0"] - p["M2_rho"]) / (p["M2_rho"] * t.tol_degeneracy),
+            *[(p["extra"][e.name] - e.target) / e.tol for e in self.extra],
         ])
 
     def stability_residuals(self, p: dict[str, Any]) -> np.ndarray:
@@ -201,7 +224,7 @@ class Calibrator:
                          for name in ("M2_pi", "M2_rho")])
 
     def residuals(self, theta: np.ndarray) -> np.ndarray:
-        n = len(CONDITIONS) + 2 * len(self.setup.k_values)
+        n = len(self.conditions) + 2 * len(self.setup.k_values)
         try:
             p = self.predict(theta)
             return np.concatenate([self.residuals_of(p), self.stability_residuals(p)])
@@ -225,6 +248,10 @@ class Calibrator:
                 "m_rho_GeV": signed_sqrt(d["M2_rho"]) * inv_a,
                 "f_pi_GeV": d["f_pi_lat"] * inv_a, "c2_axis": d["c2_axis"],
                 "max_dev_M2_over_m_rho2": dev / pred["M2_rho"], "within_tolerance": bool(dev <= tol),
+                # the extrapolation's own stated error (ansatz spread), for the held-out K
+                "within_stated_error": bool(
+                    abs(d["M2_pi"] - pred["M2_pi"]) <= pred["M2_pi_error"]
+                    and abs(d["M2_rho"] - pred["M2_rho"]) <= pred["M2_rho_error"]),
             })
         extrap = {k: pred[k] for k in PER_K} | {f"{k}_error": pred[k + "_error"] for k in PER_K}
         extrap |= {"m_pi_GeV": signed_sqrt(pred["M2_pi"]) * inv_a,
@@ -236,6 +263,8 @@ class Calibrator:
             "all_fit_K_within_tolerance": all(r["within_tolerance"] for r in rows
                                               if r["role"] == "fit"),
             "held_out_within_tolerance": all(r["within_tolerance"] for r in held) if held else None,
+            "held_out_within_stated_error": (all(r["within_stated_error"] for r in held)
+                                             if held else None),
         }
 
 
@@ -267,6 +296,8 @@ class CalibrationResult:
     wall_s: float
     setup: dict[str, Any]
     targets: dict[str, Any]
+    #: conditions supplied from outside the core: name -> value, target, tol
+    extra: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -280,9 +311,11 @@ def fit(
     max_nfev: int = 200,
     calibrator: Calibrator | None = None,
     fixed: tuple[str, ...] = (),
+    ftol: float = 1e-8,
 ) -> CalibrationResult:
     """Least-squares fit of :data:`PARAMS` to the conditions, from ``start``; the names in
-    ``fixed`` keep their start values (zero error, zero covariance rows)."""
+    ``fixed`` keep their start values (zero error, zero covariance rows). ``ftol``: stop when
+    a step lowers the cost ``|r|^2/2`` by less than this fraction (SciPy's criterion)."""
     unknown = [p for p in fixed if p not in PARAMS]
     if unknown:
         raise InvalidParameterError(f"cannot fix unknown parameter(s) {unknown}; known: {PARAMS}")
@@ -296,7 +329,7 @@ def fit(
             f"[start] values must be finite, got {dict(zip(PARAMS, x0, strict=True))}")
     if not (isinstance(max_nfev, int) and max_nfev >= 1):
         raise InvalidParameterError(f"[fit] max_nfev must be an integer >= 1, got {max_nfev!r}")
-    lower = np.array([1e-3, 1e-3, 1e-3, -np.inf, 0.0, 0.0])
+    lower = np.array([1e-3, 1e-3, 1e-3, -np.inf, 0.0, 0.0, 1e-3])
     upper = np.full(len(PARAMS), np.inf)
     if np.any(x0 < lower):
         raise InvalidParameterError(f"start values {dict(zip(PARAMS, x0, strict=True))} violate the bounds "
@@ -318,7 +351,8 @@ def fit(
         return theta
 
     sol = least_squares(lambda t: fun(full(t)), x0[free], bounds=(lower[free], upper[free]),
-                        x_scale="jac", diff_step=1e-4, max_nfev=max_nfev, method="trf")
+                        x_scale="jac", diff_step=1e-4, max_nfev=max_nfev, method="trf",
+                        ftol=ftol)
     n = len(PARAMS)
     cov, err, corr = np.zeros((n, n)), np.zeros(n), np.full((n, n), np.nan)
     try:
@@ -338,7 +372,7 @@ def fit(
         errors=dict(zip(PARAMS, map(float, err), strict=True)),
         covariance=cov.tolist(),
         correlation=corr.tolist(),
-        residuals=dict(zip(CONDITIONS, map(float, cal.residuals_of(pred)), strict=True)),
+        residuals=dict(zip(cal.conditions, map(float, cal.residuals_of(pred)), strict=True)),
         predictions={k: v for k, v in pred.items() if k != "per_K"},
         stability=stability,
         couplings=c.to_dict(),
@@ -351,4 +385,6 @@ def fit(
         wall_s=time.perf_counter() - t0,
         setup=dataclasses.asdict(setup),
         targets=dataclasses.asdict(targets),
+        extra={e.name: {"value": pred["extra"][e.name], "target": e.target, "tol": e.tol}
+               for e in cal.extra},
     )

@@ -12,12 +12,13 @@ from lfqcd.calibration.fit import CONDITIONS, PARAMS, Calibrator, couplings_from
 
 def calibration_table(r: dict[str, Any]) -> str:
     """Plain-text table of a calibration result (the dict written to calibration.json)."""
-    lines = ["fitted couplings (lattice units)", f"{'param':<8} {'value':>10} {'error':>10}"]
+    lines = ["fitted couplings (lattice units)", f"{'param':<10} {'value':>10} {'error':>10}"]
     for p in PARAMS:
-        lines.append(f"{p:<8} {r['params'][p]:>10.4f} {r['errors'][p]:>10.4f}")
+        lines.append(f"{p:<10} {r['params'][p]:>10.4f} {r['errors'][p]:>10.4f}")
     c = r["couplings"]
-    lines.append(f"derived: log coefficient c = {r['log_coefficient']:.4f}, w_FF = {c['w_FF']:.4f}, "
-                 f"w_NN = {c['w_NN']:.4f}, w_FN = {c['w_FN']:.4f}; a = {r['lattice_spacing_fm']:.4f} fm")
+    lines.append(f"derived: log coefficient c = log_factor x 4 (t_F^2 + t_NF^2)/m^2 = "
+                 f"{r['log_coefficient']:.4f}, w_FF = {c['w_FF']:.4f}, w_NN = {c['w_NN']:.4f}, "
+                 f"w_FN = {c['w_FN']:.4f}; a = {r['lattice_spacing_fm']:.4f} fm")
     lines.append("")
     lines.append(f"{'condition (K -> inf)':<22} {'target':>9} {'fitted':>10} {'residual/tol':>13}")
     t, p = r["targets"], r["predictions"]
@@ -32,6 +33,9 @@ def calibration_table(r: dict[str, Any]) -> str:
     ]
     for (name, target, val), cond in zip(rows, CONDITIONS, strict=True):
         lines.append(f"{name:<22} {target:>9.4f} {val:>10.4f} {r['residuals'][cond]:>13.3f}")
+    for name, e in r.get("extra", {}).items():
+        lines.append(f"{name:<22} {e['target']:>9.4f} {e['value']:>10.4f} "
+                     f"{r['residuals'][name]:>13.3f}")
     st = r["stability"]
     lines += ["", "stability (lattice units; extrapolated = linear in 1/K over the fit K)",
               f"{'K':>4} {'role':<9} {'M2_pi':>9} {'M2_rho':>9} {'m_pi GeV':>9} {'m_rho GeV':>9} "
@@ -44,6 +48,10 @@ def calibration_table(r: dict[str, Any]) -> str:
     lines.append(f"{'inf':>4} {'extrap.':<9} {e['M2_pi']:>9.4f} {e['M2_rho']:>9.4f} "
                  f"{e['m_pi_GeV']:>9.4f} {e['m_rho_GeV']:>9.4f} {e['f_pi_GeV']:>9.4f}")
     lines.append(f"tolerance: {st['tolerance']}")
+    if st.get("held_out_within_stated_error") is not None:
+        lines.append("held-out K within the extrapolation's stated error (M2_pi +- "
+                     f"{e['M2_pi_error']:.4f}, M2_rho +- {e['M2_rho_error']:.4f}): "
+                     f"{'yes' if st['held_out_within_stated_error'] else 'NO'}")
     lines.append("")
     lines.append("correlation matrix (" + ", ".join(PARAMS) + ")")
     for row in r["correlation"]:

@@ -2,7 +2,8 @@
 ``"mlsurrogate.inverse.lightlight:simulate"``), for light-meson targets of ``lfqcd infer``.
 
 Inputs: the eight couplings (lattice units), the renormalised light-quark mass ``m_R_sq`` (the
-sector-0 mass is ``m_R^2 + c ln(n - 1/2)`` with the derived ``c``, docs/physics.md (R4)) or, when
+sector-0 mass is ``m_R^2 + c ln(n - 1/2)`` with ``c = log_factor`` times the derived
+coefficient, docs/physics.md (R4), (R10); default the preset's ``log_factor``) or, when
 ``m0_sq`` is given (finite), a constant sector-0 mass instead (the previous scheme), the DLCQ
 resolution ``k_total`` and the scale ``sqrt_sigma_gev``
 (``1/a = sqrt(G_phys/G)``, ``G_phys = 2 sigma/pi``, as in :mod:`lfqcd.calibration.fit`).
@@ -28,8 +29,8 @@ from lfqcd.simulator import SimulationOutput
 def parameter_defaults() -> dict[str, float | int]:
     """Every accepted input with its default (the calibrated preset at K = 24, one of its fit K)."""
     p = get_preset("calibrated")
-    return {**p.couplings.to_dict(), "m_R_sq": float(p.m_R_sq), "m0_sq": float("nan"),
-            "k_total": 24, "sqrt_sigma_gev": p.sqrt_sigma_GeV}
+    return {**p.couplings.to_dict(), "m_R_sq": float(p.m_R_sq), "log_factor": p.log_factor,
+            "m0_sq": float("nan"), "k_total": 24, "sqrt_sigma_gev": p.sqrt_sigma_GeV}
 
 
 def resolution_params() -> tuple[str, ...]:
@@ -57,7 +58,8 @@ def simulate(point: Mapping[str, Any], *, warm_start: object | None = None) -> S
     if math.isfinite(float(full["m0_sq"])):  # the previous scheme: constant sector-0 mass
         m0_sq, c_log = float(full["m0_sq"]), 0.0
     else:
-        m0_sq, c_log = float(full["m_R_sq"]), self_energy_log_coefficient(c.t_F, c.t_NF, c.m)
+        m0_sq = float(full["m_R_sq"])  # docs/physics.md (R4), (R10): c = log_factor x derived
+        c_log = float(full["log_factor"]) * self_energy_log_coefficient(c.t_F, c.t_NF, c.m)
     inv_a = math.sqrt(2.0 * float(full["sqrt_sigma_gev"]) ** 2 / math.pi / c.G)
     pi2, vec = model.ground_state(c, m0_sq, c_log)
     rho2 = float(model.spectrum(c, m0_sq, 1.0, 1, c_log)[0])
