@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def slow_simulate(point, *, warm_start=None):
     """The toy simulator, slowed down so that a scan can be interrupted half-way."""
-    time.sleep(0.25)
+    time.sleep(0.6)  # 12 points on 2 workers: ~3.6 s, time to signal after 2
     return toy_simulate(point, warm_start=warm_start)
 
 
