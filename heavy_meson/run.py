@@ -197,6 +197,7 @@ class RunResult:
                 "lambda_bar_is_input": cond.kind == "lambda_bar",
                 "m_R_sq": cond.m_R_sq,
                 "log_coefficient": cond.log_coefficient_for(self.config.couplings),
+                "log_factor": cond.log_factor,
                 "note": RENORMALIZATION_NOTES[cond.kind],
                 "lambda_bar_trend": lambda_bar_trend(self.ok),
             },
@@ -218,10 +219,11 @@ class RunResult:
 
 RENORMALIZATION_NOTES = {
     "renormalized_quark": (
-        "One renormalised light quark (docs/physics.md (R1)-(R5)): the sector-0 kinetic mass on "
-        "the quark's cell n is m_R^2 + c ln(n - 1/2) with the derived self-energy log "
-        "coefficient c = 4 (t_F^2 + t_NF^2)/m^2 and m_R^2 from the light-light calibration; "
-        "nothing is tuned per resolution and Lambda-bar is a prediction."),
+        "One renormalised light quark (docs/physics.md (R1)-(R5), (R10)): the sector-0 kinetic "
+        "mass on the quark's cell n is m_R^2 + c ln(n - 1/2) with the self-energy log "
+        "coefficient c = log_factor 4 (t_F^2 + t_NF^2)/m^2; m_R^2 and log_factor come from the "
+        "calibration (log_factor fixed by regulator independence only); nothing is tuned per "
+        "resolution and Lambda-bar is a prediction."),
     "lambda_bar": (
         "Constant sector-0 kinetic mass m0_sq(h) tuned per resolution so that the ground-state "
         "Lambda-bar equals the configured target: Lambda-bar is an input and all other "

@@ -67,8 +67,10 @@ def summary_table(result: RunResult) -> str:
         lines.append(f"(scheme lambda_bar: Lambda-bar is an input, fixed to {cond.target:.4f} in "
                      f"lattice units = {cond.target * inv_a:.3f} GeV at every resolution)")
     else:
-        lines.append(f"(scheme {cond.kind}: Lambda-bar is predicted; m_R^2 = {cond.m_R_sq}, "
-                     f"log coefficient c = {cond.log_coefficient_for(result.config.couplings):.4f})")
+        c_log = cond.log_coefficient_for(result.config.couplings)
+        mass = "none" if cond.m_R_sq is None else f"{cond.m_R_sq:.4f}"
+        lines.append(f"(scheme {cond.kind}: Lambda-bar is predicted; m_R^2 = {mass}, "
+                     f"log coefficient c = {c_log:.4f}, log_factor {cond.log_factor:.4f})")
     lines.append("errors: extrapolation (fit + ansatz spread), calibration (coupling covariance), "
                  "scheme (vs the other renormalisation), frame (Drell-Yan vs longitudinal boost), "
                  "in quadrature; not included: matching to the references, link-number truncation")
