@@ -97,9 +97,13 @@ def test_checkpoint_of_another_config_is_not_reused(tmp_path):
 def _cli(args: list[str], **kw) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT)]),
            "PYTHONUNBUFFERED": "1"}
+    # SIGINT back to the default: a test run started in the background of a non-interactive
+    # shell (`cmd &`) has it ignored, and the child would inherit that
     return subprocess.Popen([sys.executable, "-m", "lfqcd.cli", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, **kw)
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+                            **kw)
 
 
 @pytest.mark.slow

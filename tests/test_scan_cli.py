@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def slow_simulate(point, *, warm_start=None):
     """The toy simulator, slowed down so that a scan can be interrupted half-way."""
-    time.sleep(0.6)  # 12 points on 2 workers: ~3.6 s, time to signal after 2
+    time.sleep(0.25)
     return toy_simulate(point, warm_start=warm_start)
 
 
@@ -102,6 +102,9 @@ def _start(cfg: Path, out: Path) -> subprocess.Popen:
          "--allow-simulator-import"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         start_new_session=True,  # its own process group: we signal the driver and its workers
+        # a terminal's Ctrl-C: a test run started in the background of a non-interactive shell
+        # (`cmd &`) has SIGINT ignored, which the child would inherit and keep
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
