@@ -106,8 +106,8 @@ class RenormalizationCondition:
         if self.log_coefficient is not None:
             return float(self.log_coefficient)
         if self.kind == "renormalized_quark":
-            return self.log_factor * self_energy_log_coefficient(couplings.t_F, couplings.t_NF,
-                                                                 couplings.m)
+            return self_energy_log_coefficient(couplings.t_F, couplings.t_NF, couplings.m,
+                                               self.log_factor)
         return 0.0
 
     def to_dict(self) -> dict[str, Any]:

@@ -86,16 +86,18 @@ def _as_float(name: str, v: Any) -> float:
     return float(v)
 
 
-def self_energy_log_coefficient(t_F: float, t_NF: float, m: float) -> float:
-    r"""``c = 4 (t_F^2 + t_NF^2) / m^2``: coefficient of the small-momentum log of the
-    second-order quark self-energy, ``Sigma(p) -> -(c/p) ln(p / delta p)`` (docs/physics.md (R3)).
+def self_energy_log_coefficient(t_F: float, t_NF: float, m: float,
+                                log_factor: float = 1.0) -> float:
+    r"""``c = log_factor 4 (t_F^2 + t_NF^2) / m^2``: coefficient of the small-momentum log of
+    the second-order quark self-energy, ``Sigma(p) -> -(c/p) ln(p / delta p)`` (docs/physics.md
+    (R3); ``log_factor`` is the calibrated factor of (R10), 1 for the leading-order derivation).
 
     Four link directions, flip and non-flip vertices ``|V|^2 -> (t_F^2 + t_NF^2)/(p p_q^2)``
     against the energy denominator ``m^2 / p_q`` of the sector-1 quark (mass ``m``).
     """
     if not m > 0:
         raise InvalidParameterError(f"the self-energy log needs a quark mass m > 0, got {m}")
-    return 4.0 * (t_F**2 + t_NF**2) / m**2
+    return log_factor * 4.0 * (t_F**2 + t_NF**2) / m**2
 
 
 def lagrangian_swap_couplings(t_F: float, t_NF: float, m_V: float) -> dict[str, float]:

@@ -115,7 +115,7 @@ class Setup:
 def couplings_from(theta: np.ndarray) -> tuple[Couplings, float, float]:
     """(couplings, m_R_sq, log coefficient c) for a parameter vector ordered as :data:`PARAMS`."""
     c, m_R_sq, log_factor = couplings_from_fit(theta)
-    return c, m_R_sq, log_factor * self_energy_log_coefficient(c.t_F, c.t_NF, c.m)
+    return c, m_R_sq, self_energy_log_coefficient(c.t_F, c.t_NF, c.m, log_factor)
 
 
 def extrapolate_in_inverse_k(ks: np.ndarray, values: np.ndarray) -> tuple[float, float]:

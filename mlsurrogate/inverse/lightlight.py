@@ -58,8 +58,8 @@ def simulate(point: Mapping[str, Any], *, warm_start: object | None = None) -> S
     if math.isfinite(float(full["m0_sq"])):  # the previous scheme: constant sector-0 mass
         m0_sq, c_log = float(full["m0_sq"]), 0.0
     else:
-        m0_sq = float(full["m_R_sq"])  # docs/physics.md (R4), (R10): c = log_factor x derived
-        c_log = float(full["log_factor"]) * self_energy_log_coefficient(c.t_F, c.t_NF, c.m)
+        m0_sq = float(full["m_R_sq"])  # docs/physics.md (R4), (R10)
+        c_log = self_energy_log_coefficient(c.t_F, c.t_NF, c.m, float(full["log_factor"]))
     inv_a = math.sqrt(2.0 * float(full["sqrt_sigma_gev"]) ** 2 / math.pi / c.G)
     pi2, vec = model.ground_state(c, m0_sq, c_log)
     rho2 = float(model.spectrum(c, m0_sq, 1.0, 1, c_log)[0])
