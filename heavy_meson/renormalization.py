@@ -110,6 +110,16 @@ class RenormalizationCondition:
                                                self.log_factor)
         return 0.0
 
+    def fixed_counterterm(self, couplings: Couplings) -> tuple[float | None, float]:
+        """``(m0_sq, m0_log)`` of the schemes that need no iteration (``none``: ``m0_sq`` None,
+        i.e. the naive ``m^2``; ``fixed``; ``renormalized_quark``); ``lambda_bar`` tunes
+        ``m0_sq`` per point and raises here."""
+        if self.kind == "lambda_bar":
+            raise InvalidParameterError("condition 'lambda_bar' has no fixed counterterm: "
+                                        "m0_sq is tuned per point")
+        m0 = {"none": None, "fixed": self.value, "renormalized_quark": self.m_R_sq}[self.kind]
+        return m0, (0.0 if self.kind == "none" else self.log_coefficient_for(couplings))
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -206,7 +216,7 @@ def renormalized_solve(
     if condition.kind == "none":
         return Renormalized(model.solve(couplings, n_states, None, backend, v0), couplings.m**2, 0)
     if condition.kind in ("fixed", "renormalized_quark"):
-        m0 = condition.value if condition.kind == "fixed" else condition.m_R_sq
+        m0, c_log = condition.fixed_counterterm(couplings)
         try:
             sol = model.solve(couplings, n_states, m0, backend, v0, m0_log=c_log)
         except EigNoConvergenceError as exc:

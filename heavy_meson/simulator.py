@@ -99,14 +99,21 @@ def simulate(point: Mapping[str, Any], *, warm_start: object | None = None) -> S
     res, couplings, condition = _parse(point)
     backend = str(point.get("backend", "auto"))
     model = _model(res)
-    v0, m0_guess, previous = None, None, None
-    if isinstance(warm_start, tuple) and len(warm_start) == 3:
-        vec, m0_prev, prev_couplings = warm_start
-        if isinstance(vec, np.ndarray) and vec.shape == (model.dim,):
-            v0, m0_guess, previous = vec, float(m0_prev), prev_couplings
+    v0, m0_guess, previous = _warm(model, warm_start)
     ren = renormalized_solve(model, couplings, condition, n_states=1, backend=backend,
                              m0_guess=m0_guess, v0=v0, previous=previous)
     return _output(model, ren.solution, ren.m0_sq, couplings)
+
+
+def _warm(model: HeavyLightModel, warm_start: object | None
+          ) -> tuple[np.ndarray | None, float | None, Couplings | None]:
+    """(block vector, m0_sq, couplings) of a warm state this simulator wrote
+    (:attr:`SimulationOutput.warm_state`) that fits ``model``; ``None`` each otherwise."""
+    if isinstance(warm_start, tuple) and len(warm_start) == 3:
+        vec, m0_prev, prev_couplings = warm_start
+        if isinstance(vec, np.ndarray) and vec.shape == (model.dim,):
+            return vec, float(m0_prev), prev_couplings
+    return None, None, None
 
 
 def _output(model: HeavyLightModel, sol: Solution, m0_sq: float,
@@ -146,13 +153,11 @@ def simulate_batch(points: list[Mapping[str, Any]], *,
         if not all(cond.kind == "lambda_bar" for _, _, cond in parsed):
             raise InvalidParameterError("a batch must share one renormalisation condition")
         return _batched_newton(model, points, parsed, warm_starts, device)
-    # the counterterm each point's condition fixes without iterating: a constant m0_sq
-    # ("fixed"), m_R^2 with the cell-log coefficient ("renormalized_quark"), or none
-    m0s = [cond.value if cond.kind == "fixed" else cond.m_R_sq
-           if cond.kind == "renormalized_quark" else None for _, _, cond in parsed]
-    coeffs = [model.coefficients(c, m0, cond.log_coefficient_for(c))
-              for (_, c, cond), m0 in zip(parsed, m0s, strict=True)]
-    starts = [w[0] if isinstance(w, tuple) and len(w) == 3 else None for w in warm_starts]
+    counterterms = [cond.fixed_counterterm(c) for _, c, cond in parsed]
+    m0s = [m0 for m0, _ in counterterms]
+    coeffs = [model.coefficients(c, m0, m0_log)
+              for (_, c, _), (m0, m0_log) in zip(parsed, counterterms, strict=True)]
+    starts = [_warm(model, w)[0] for w in warm_starts]
     pieces = model.pieces._on_device() if device else model.pieces.pieces
     results = solve_coefficient_batch(pieces, coeffs, 1, starts=starts, device=device)
     outs = []
@@ -181,11 +186,11 @@ def _batched_newton(model: HeavyLightModel, points: list[Mapping[str, Any]],
     x = [c.m**2 for _, c, _ in parsed]
     starts: list[np.ndarray | None] = [None] * n
     for b, w in enumerate(warm_starts):
-        if isinstance(w, tuple) and len(w) == 3 and isinstance(w[0], np.ndarray) \
-                and w[0].shape == (model.dim,):
-            starts[b], x[b] = w[0], float(w[1])
-            if isinstance(w[2], Couplings):  # move m0_sq to first order for the new couplings
-                x[b] = first_order_guess(model, parsed[b][1], w[2], x[b], w[0])
+        vec, m0_prev, previous = _warm(model, w)
+        if vec is not None:
+            starts[b], x[b] = vec, m0_prev
+            if isinstance(previous, Couplings):  # move m0_sq to first order (as per point)
+                x[b] = first_order_guess(model, parsed[b][1], previous, m0_prev, vec)
     lo, hi = [-math.inf] * n, [math.inf] * n
     outs: list[SimulationOutput | None] = [None] * n
     active = list(range(n))
