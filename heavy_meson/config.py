@@ -253,9 +253,9 @@ def check_feasible(backend: str, resolutions: tuple[Resolution, ...],
                               f"{limit:g})") from exc
 
 
-def load_config(path: str | Path) -> RunConfig:
-    """Read and validate a TOML run configuration."""
-    raw = read_toml(path, "run configuration")
+def load_config(path: str | Path, raw: dict[str, Any] | None = None) -> RunConfig:
+    """Read and validate a TOML run configuration (``raw``: its already parsed content)."""
+    raw = read_toml(path, "run configuration") if raw is None else raw
     try:
         return config_from_dict(raw)
     except InvalidParameterError as exc:

@@ -227,13 +227,11 @@ def is_study(raw: dict[str, Any]) -> bool:
     return isinstance(trunc, dict) and isinstance(trunc.get("max_links"), list)
 
 
-def run_command(config_path: str | Path, out: str | Path, overwrite: bool = False) -> int:
-    """``lfqcd run`` of a links-convergence configuration: the output-folder contract of
-    :mod:`lfqcd.outdir`, the study, and a one-line summary per row; exit status 1 if a row
-    failed."""
-    from lfqcd import outdir
-
-    raw = read_toml(config_path, "run configuration")
+def run_command(raw: dict[str, Any], config_path: str | Path, out: str | Path,
+                overwrite: bool = False) -> int:
+    """``lfqcd run`` of a links-convergence configuration (``raw``, read from ``config_path``):
+    the output-folder contract of :mod:`lfqcd.outdir`, the study, and a one-line summary;
+    exit status 1 if a row failed."""
     config = LinksConfig.from_dict(raw, config_path)
     outdir.prepare(out, "run", outdir.config_hash(raw), overwrite=overwrite)
     rows = run(config, Path(out))

@@ -484,9 +484,10 @@ def main(args: argparse.Namespace) -> int:
     from lfqcd.signals import sigterm_as_interrupt
     from lfqcd.tomlio import read_toml
 
-    if links_convergence.is_study(read_toml(args.config, "run configuration")):
-        return links_convergence.run_command(args.config, args.out, args.overwrite)
-    config = load_config(args.config)
+    raw = read_toml(args.config, "run configuration")  # read once: a table run or a study
+    if links_convergence.is_study(raw):
+        return links_convergence.run_command(raw, args.config, args.out, args.overwrite)
+    config = load_config(args.config, raw)
     outdir.prepare(args.out, "run", config_hash(config.to_dict()), overwrite=args.overwrite)
     with sigterm_as_interrupt():
         result = run(config, args.out, progress=None if args.quiet else print)
