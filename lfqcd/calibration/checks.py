@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lfqcd import validate as check
+from lfqcd.couplings import CALIBRATION_PARAMS
 
 #: (key, lower bound, strict) for numbers that must be positive / non-negative
 _SETUP_POSITIVE = {"p_cov": 0.0, "string_h": 0.0, "string_kappa_max": 0.0}
@@ -51,6 +52,6 @@ def check_values(raw: Mapping[str, Any]) -> None:
         check.number(fit["ftol"], "[fit] ftol", gt=0.0)
     if "fixed" in fit:
         names = fit["fixed"]
-        if not isinstance(names, list) or any(n not in _START_BOUNDS for n in names):
+        if not isinstance(names, list) or any(n not in CALIBRATION_PARAMS for n in names):
             raise check.ConfigError(f"[fit] fixed must list fit parameters "
-                                    f"({', '.join(_START_BOUNDS)}), got {names!r}")
+                                    f"({', '.join(CALIBRATION_PARAMS)}), got {names!r}")

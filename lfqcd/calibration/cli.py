@@ -20,6 +20,7 @@ import numpy as np
 
 from lfqcd import __version__, outdir
 from lfqcd.calibration.checks import check_values
+from lfqcd.couplings import CALIBRATION_PARAMS
 from lfqcd.errors import ConfigError, InvalidParameterError
 from lfqcd.tomlio import read_toml
 
@@ -30,7 +31,7 @@ _SCHEMA = {"setup": {"k_values", "k_holdout", "p_cov", "string_h", "string_kappa
            "targets": {"sqrt_sigma", "m_pi", "m_rho", "f_pi", "c2", "tol_sigma", "tol_m_pi",
                        "tol_m_rho", "tol_f_pi", "tol_c2", "tol_degeneracy", "tol_stability",
                        "c2_diagonal"},
-           "start": {"G", "mu", "m", "m_R_sq", "t_F", "t_NF", "log_factor"},
+           "start": set(CALIBRATION_PARAMS),
            "fit": {"max_nfev", "fixed", "ftol"}}
 
 
