@@ -50,7 +50,7 @@ def parameter_defaults() -> dict[str, float | str]:
         "lambda_bar_target": float(p.lambda_bar_target),
         "m0_sq": float("nan"),
         "m_R_sq": float("nan"),
-        "log_factor": 1.0,
+        "log_factor": float(p.log_factor),
     }
 
 
