@@ -46,6 +46,8 @@ SCALARS = (
     "lambda_bar", "rho2", "rho2_longitudinal", "xi_curvature", "fB_sqrtM", "lambda_B",
     "omega_plus_mean", "P0", "P1", "virial_mismatch", "kappa_tot_mean", "jz_partner_splitting",
 )
+#: physical range of an extrapolated limit (an ansatz whose limit leaves it is not acceptable)
+BOUNDS: dict[str, tuple[float, float]] = {"P0": (0.0, 1.0), "P1": (0.0, 1.0)}
 
 
 
@@ -282,7 +284,7 @@ def _extrapolate_all(done: list[ResolutionResult]) -> dict[str, dict[str, Any]]:
     for key in SCALARS:
         vals = np.array([r.scalars.get(key, np.nan) for r in done], dtype=float)
         if np.all(np.isfinite(vals)):
-            out[key] = extrapolate_ansatz(h, vals, km).to_dict()
+            out[key] = extrapolate_ansatz(h, vals, km, bounds=BOUNDS.get(key)).to_dict()
     return out
 
 

@@ -115,53 +115,134 @@ def test_ansatz_extrapolation_recovers_a_known_limit_and_reports_every_model():
     assert e2.error > 0.02
 
 
-def _ladder_check(c, cond, ladder, finer_res, keys, spread_check):
+def test_ansatz_prediction_at_a_held_out_resolution():
+    """The chosen ansatz's value at a resolution it did not use, with the ansatz spread there:
+    exact for polynomial data, and an h ln h ladder is covered by the acceptable ansaetze."""
+    from lfqcd.extrapolate import extrapolate_ansatz
+
+    h = np.array([0.5, 0.4, 0.3, 0.25, 0.2, 0.5, 0.5])
+    k = np.array([8.0, 8, 8, 8, 8, 12, 16])
+    e = extrapolate_ansatz(h, 1.0 + 0.3 * h + 0.2 * h**2 + 2.0 / k**2, k)
+    value, err = e.predict(0.1, 8.0)
+    assert abs(value - (1.0 + 0.03 + 0.002 + 2.0 / 64)) < 1e-10
+    # the only spread is the straight line through the two finest spacings (0.2, 0.25), which
+    # misses the quadratic by 0.2 (h - 0.2)(h - 0.25): at h = 0.1 and at the limit
+    assert abs(err - 0.2 * 0.1 * 0.15) < 1e-10
+    assert abs(e.error - 0.2 * 0.2 * 0.25) < 1e-10 and e.accepted == ["h+h2", "finest pair"]
+    q = 1.0 + 0.5 * h * np.log(h) + 2.0 / k**2
+    e2 = extrapolate_ansatz(h, q, k)
+    assert e2.model == "h+h ln h" and abs(e2.value - 1.0) < 1e-10
+    v2, err2 = e2.predict(0.1, 8.0)
+    assert abs(v2 - (1.0 + 0.05 * np.log(0.1) + 2.0 / 64)) <= max(2 * err2, 1e-10)
+
+
+def test_ansatz_outside_the_physical_range_is_not_acceptable():
+    """A limit outside ``bounds`` (a probability below 0) disqualifies an ansatz; the criterion
+    says so; with no ansatz in range, the criterion says that instead."""
+    from lfqcd.extrapolate import extrapolate_ansatz
+
+    h = np.array([0.4, 0.3, 0.25, 0.2, 0.15, 0.4, 0.4])
+    k = np.array([12.0, 12, 12, 12, 12, 16, 20])
+    # a probability falling like h^0.75 (no ansatz is exact) to 0.01: the sqrt h + h fit is
+    # acceptable by its leave-one-out RMS but overshoots below 0
+    q = 0.01 + 0.6 * h**0.75 + 0.1 / k**2
+    free = extrapolate_ansatz(h, q, k)
+    assert "sqrt h+h" in free.accepted and free.models["sqrt h+h"]["value"] < 0.0
+    bounded = extrapolate_ansatz(h, q, k, bounds=(0.0, 1.0))
+    assert "sqrt h+h" not in bounded.accepted
+    assert all(0.0 <= bounded.models[n]["value"] <= 1.0 for n in bounded.accepted)
+    assert "physical range [0, 1]" in bounded.criterion
+    assert abs(bounded.value - 0.01) <= 2 * bounded.error
+    none_in_range = extrapolate_ansatz(h, q - 1.0, k, bounds=(0.0, 1.0))
+    assert "no ansatz has its limit in the physical range" in none_in_range.criterion
+
+
+def _measure(c, cond, resolutions):
     from heavy_meson import observables as obs
     from heavy_meson.hamiltonian import HeavyLightModel, Resolution
     from heavy_meson.renormalization import renormalized_solve
-    from lfqcd.extrapolate import extrapolate_ansatz
 
-    def measure(h: float, kmax: float) -> dict[str, float]:
+    out = []
+    for h, kmax in resolutions:
         m = HeavyLightModel(Resolution(h, kmax))
         sol = renormalized_solve(m, c, cond).solution
-        return obs.all_scalar_observables(m.basis, sol.vectors[:, 0], sol.lambda_bar[0], c.G)
+        out.append(obs.all_scalar_observables(m.basis, sol.vectors[:, 0], sol.lambda_bar[0], c.G))
+    return out
 
-    data = [measure(*r) for r in ladder]
-    finer = measure(*finer_res)
+
+def _fit_ladder(ladder, data, key):
+    from heavy_meson.run import BOUNDS
+    from lfqcd.extrapolate import extrapolate_ansatz
+
     h = np.array([r[0] for r in ladder])
     km = np.array([r[1] for r in ladder])
+    vals = np.array([d[key] for d in data])
+    return extrapolate_ansatz(h, vals, km, bounds=BOUNDS.get(key)), vals
+
+
+def _check_held_out(ladder, data, finer_res, finer, keys):
+    """The fit's value at a resolution it did not use, within 2 of its errors."""
     for key in keys:
-        vals = np.array([d[key] for d in data])
-        e = extrapolate_ansatz(h, vals, km)
-        assert abs(finer[key] - e.value) <= 2 * e.error, key
-        if spread_check:
-            assert e.error < vals.max() - vals.min(), key
+        e, _ = _fit_ladder(ladder, data, key)
+        value, err = e.predict(*finer_res)
+        assert abs(finer[key] - value) <= 2 * err, (key, finer[key], value, err)
 
 
 def test_extrapolation_of_the_real_operator_predicts_a_finer_resolution():
     """Fit a coarse heavy-light ladder (illustrative couplings, Lambda-bar scheme): a finer
-    resolution the fit did not use lies within 2 standard errors of the extrapolation."""
+    resolution the fit did not use lies within 2 standard errors of the fit's value there."""
     from heavy_meson.renormalization import RenormalizationCondition
     from lfqcd.couplings import get_preset
 
-    _ladder_check(get_preset("illustrative").couplings,
-                  RenormalizationCondition(kind="lambda_bar", target=0.8),
-                  [(0.5, 6.0), (0.4, 6.0), (0.3, 6.0), (0.25, 6.0), (0.5, 8.0), (0.5, 10.0)],
-                  (0.2, 6.0), ("rho2", "fB_sqrtM", "P0"), spread_check=False)
+    c = get_preset("illustrative").couplings
+    cond = RenormalizationCondition(kind="lambda_bar", target=0.8)
+    ladder = [(0.5, 6.0), (0.4, 6.0), (0.3, 6.0), (0.25, 6.0), (0.5, 8.0), (0.5, 10.0)]
+    *data, finer = _measure(c, cond, ladder + [(0.2, 6.0)])
+    _check_held_out(ladder, data, (0.2, 6.0), finer, ("rho2", "fB_sqrtM", "P0"))
 
 
-@pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="known: on h >= 0.15 Lambda-bar(h) is curved (maximum near "
-                   "h = 0.27) and the leave-one-out criterion keeps only h+h2, whose error (0.001) "
-                   "misses the held-out h = 0.15 by ~80 errors (rho2 ~9, fB_sqrtM ~7)")
-def test_default_ladder_extrapolation_is_informative_and_predicts_a_finer_grid():
-    """The calibrated couplings in the renormalised-quark scheme on the default run's ladder
-    minus its finest grid: the held-out h = 0.15 lands within 2 standard errors, and the
-    extrapolation error is smaller than the ladder's own variation."""
+#: the default run's ladder (runs/b_meson_default.toml) and two finer grids it does not use
+DEFAULT_LADDER = [(0.4, 12.0), (0.3, 12.0), (0.25, 12.0), (0.2, 12.0), (0.15, 12.0),
+                  (0.4, 16.0), (0.4, 20.0)]
+DEFAULT_KEYS = ("lambda_bar", "rho2", "fB_sqrtM", "P0")
+
+
+@pytest.fixture(scope="module")
+def default_ladder():
     from heavy_meson.renormalization import RenormalizationCondition
     from lfqcd.couplings import get_preset
 
     p = get_preset("calibrated")
-    _ladder_check(p.couplings, RenormalizationCondition.of_preset(p),
-                  [(0.4, 12.0), (0.3, 12.0), (0.25, 12.0), (0.2, 12.0), (0.4, 16.0), (0.4, 20.0)],
-                  (0.15, 12.0), ("lambda_bar", "rho2", "fB_sqrtM", "P0"), spread_check=True)
+    data = _measure(p.couplings, RenormalizationCondition.of_preset(p),
+                    DEFAULT_LADDER + [(0.1, 12.0)])
+    return data[:-1], data[-1]
+
+
+@pytest.mark.slow
+def test_default_ladder_predicts_finer_grids(default_ladder):
+    """The calibrated couplings in the renormalised-quark scheme: the default ladder minus its
+    finest grid predicts h = 0.15, and the whole ladder predicts h = 0.1, each within 2 errors
+    (measured pulls: Lambda-bar 0.25 / 0.44, rho2 0.04 / 0.12, f_B 0.07 / 1.9, P0 0.5 / 0.2)."""
+    data, h01 = default_ladder
+    coarse = [r for r in DEFAULT_LADDER if r != (0.15, 12.0)]
+    i15 = DEFAULT_LADDER.index((0.15, 12.0))
+    _check_held_out(coarse, data[:i15] + data[i15 + 1:], (0.15, 12.0), data[i15], DEFAULT_KEYS)
+    _check_held_out(DEFAULT_LADDER, data, (0.1, 12.0), h01, DEFAULT_KEYS)
+    # informative where the ladder is close to asymptotic (Lambda-bar and P0: the xfail below)
+    for key in ("rho2", "fB_sqrtM"):
+        e, vals = _fit_ladder(DEFAULT_LADDER, data, key)
+        assert e.error < vals.max() - vals.min(), key
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="known: h >= 0.15 is not in the asymptotic regime for "
+                   "Lambda-bar (curved, maximum near h = 0.27) and P0: the acceptable ansaetze "
+                   "disagree on the limit by 0.30 and 0.28, more than the ladder's own spread "
+                   "(0.023, 0.19); rho2 (0.05 < 0.16) and f_B sqrt(M) (0.07 < 0.33) pass")
+def test_default_ladder_extrapolation_is_informative(default_ladder):
+    """The extrapolation error is smaller than the ladder's own variation (an error as large as
+    the data's spread says nothing about the limit)."""
+    data, _ = default_ladder
+    for key in DEFAULT_KEYS:
+        e, vals = _fit_ladder(DEFAULT_LADDER, data, key)
+        assert e.error < vals.max() - vals.min(), (key, e.error, vals.max() - vals.min())
