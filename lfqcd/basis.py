@@ -17,15 +17,30 @@ Two kinds of basis share this module:
 ``dlcq``    the antiquark is dynamical (light-light mesons, 't Hooft model, docs/physics.md 4.2, 10):
             total momentum is fixed, ``sum(a) + b_q + b_qbar = K + 1`` (``P = K h``).
 
+A third kind holds links only:
+
+``static_pair`` both chain ends are static sources (the transverse string, docs/physics.md (H18));
+            the quark slot is empty (label 0). :func:`static_pair_basis` enumerates every path of
+            one link number, :func:`static_string_basis` the paths from the source at the origin
+            to a second source at ``(R_x, R_y)`` with ``|R_x| + |R_y|``, ``+2``, ... links.
+
 Each state is packed into one ``int64`` key (link number most significant, so Fock sectors
-are contiguous; layout below: up to ``MAX_LINKS = 3`` links in 62 bits, momentum labels up to
-4095 for the fermions and the first link, 255 for the second and third); keys are sorted and
-looked up with ``np.searchsorted``. Decoded arrays (``nlinks``, ``dirs``, ``link_mom``,
-``quark_mom``, ``anti_mom``, ``hel_q``, ``hel_qbar``) are kept for the numba operator kernels.
+are contiguous; layout below: chains with fermions have up to ``MAX_QUARK_LINKS = 3`` links in
+62 bits, momentum labels up to 4095 for the fermions and the first link, 255 for the second and
+third); keys are sorted and looked up with ``np.searchsorted``. Chains between two static
+sources carry no fermion labels, so their 4th and 5th links (``MAX_LINKS = 5``) live in the two
+12-bit fermion fields (see the layout comment; labels up to 255), and the keys of chains with at
+most 3 links are the same as before the 5-link extension. Decoded arrays (``nlinks``, ``dirs``,
+``link_mom``, ``quark_mom``, ``anti_mom``, ``hel_q``, ``hel_qbar``; ``dirs`` and ``link_mom`` of
+width ``MAX_LINKS``) are kept for the numba operator kernels.
 Helicities are stored as bits: 0 = up (+1/2), 1 = down (-1/2).
 
-Closed-form sector sizes (tested): static sector n has ``4^n * n_h * C(N, n + 1)`` states and
-dlcq sector n has ``4^n * n_h^2 * C(K, n + 1)`` states (``n_h`` = 2 with spin, 1 without).
+Closed-form sector sizes (tested): static sector n has ``4^n * n_h * C(N, n + 1)`` states,
+dlcq sector n has ``4^n * n_h^2 * C(K, n + 1)`` states (``n_h`` = 2 with spin, 1 without) and a
+string sector n between sources at separation ``(R_x, R_y)`` has ``W_n(R) * C(N, n)`` states,
+``W_n(R) = C(n, (n + R_x + R_y)/2) C(n, (n + R_x - R_y)/2)`` the number of n-step lattice walks
+from the origin to ``R`` (rotate the lattice by 45 degrees: the two diagonal coordinates walk
+independently by +-1).
 """
 
 from __future__ import annotations
@@ -33,31 +48,44 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+from typing import Any
 
 import numba
 import numpy as np
 
 from lfqcd.errors import BasisTooLargeError, InvalidParameterError
 
-#: bit layout of a packed key (most significant first, 62 bits):
-#: nlinks(2) | hel_q(1) | hel_qbar(1) | b_q(12) | b_qbar(12) | dirs(2 x 3) | a_3(8) | a_2(8) | a_1(12)
+#: bit layout of a packed key (most significant first, 63 bits; bit 63 stays 0 so keys are >= 0):
+#: nlinks(3) | hel_q(1) | hel_qbar(1) | b_q(12) | b_qbar(12) | dirs(2 x 3) | a_3(8) | a_2(8) | a_1(12)
 #: The fermions and the first link keep the 12-bit fields of the femtoworm layout (momentum
 #: labels up to 4095, as the zero- and one-link resolutions need); the second and third links
 #: get 8 bits (up to 255), which no 2- or 3-link basis that fits in memory reaches.
+#: Chains of 4 or 5 links exist only between two static sources (kind ``static_pair``: no quark,
+#: no dynamical antiquark, so b_q = b_qbar = 0 and both helicity bits 0); there the two fermion
+#: fields hold the extra links: b_q = d_5(2) | d_4(2) | a_4(8), b_qbar = 0000 | a_5(8).
+#: Widening nlinks from 2 to 3 bits left every key with <= 3 links unchanged.
 MOM_BITS = 12
 MULTI_MOM_BITS = 8
-MAX_LINKS = 3
+#: chains with a quark (static heavy-light and dlcq bases): at most 3 links
+MAX_QUARK_LINKS = 3
+#: width of the decoded ``dirs`` / ``link_mom`` arrays; 4 and 5 links only for static pairs
+MAX_LINKS = 5
 MAX_MOM = (1 << MOM_BITS) - 1
 MAX_MOM_MULTI = (1 << MULTI_MOM_BITS) - 1
 _LINK_BITS = np.array([MOM_BITS, MULTI_MOM_BITS, MULTI_MOM_BITS], dtype=np.int64)
 _MOM_SHIFT = np.array([0, MOM_BITS, MOM_BITS + MULTI_MOM_BITS], dtype=np.int64)
 _DIR_SHIFT = int(_LINK_BITS.sum())
-_BQB_SHIFT = _DIR_SHIFT + 2 * MAX_LINKS
+_BQB_SHIFT = _DIR_SHIFT + 2 * MAX_QUARK_LINKS
 _BQ_SHIFT = _BQB_SHIFT + MOM_BITS
 _HQB_SHIFT = _BQ_SHIFT + MOM_BITS
 _HQ_SHIFT = _HQB_SHIFT + 1
 _NL_SHIFT = _HQ_SHIFT + 1
-assert _NL_SHIFT + 2 <= 63
+_NL_BITS = 3
+assert _NL_SHIFT + _NL_BITS <= 63 and MAX_LINKS < (1 << _NL_BITS)
+#: links 4 and 5 (static pairs): momentum and direction positions inside the fermion fields
+_XMOM_SHIFT = np.array([_BQ_SHIFT, _BQB_SHIFT], dtype=np.int64)
+_XDIR_SHIFT = np.array([_BQ_SHIFT + MULTI_MOM_BITS, _BQ_SHIFT + MULTI_MOM_BITS + 2],
+                       dtype=np.int64)
 
 #: memory refused above this estimate unless the caller raises it deliberately
 DEFAULT_MEMORY_LIMIT = 8 * 1024**3
@@ -72,8 +100,12 @@ def pack_key(nl, hq, hqb, bq, bqb, dirs, moms):  # pragma: no cover - numba
     key |= np.int64(bq) << _BQ_SHIFT
     key |= np.int64(bqb) << _BQB_SHIFT
     for i in range(nl):
-        key |= np.int64(dirs[i]) << (_DIR_SHIFT + 2 * i)
-        key |= np.int64(moms[i]) << _MOM_SHIFT[i]
+        if i < MAX_QUARK_LINKS:
+            key |= np.int64(dirs[i]) << (_DIR_SHIFT + 2 * i)
+            key |= np.int64(moms[i]) << _MOM_SHIFT[i]
+        else:  # links 4, 5: static pairs only, in the (empty) fermion fields
+            key |= np.int64(dirs[i]) << _XDIR_SHIFT[i - MAX_QUARK_LINKS]
+            key |= np.int64(moms[i]) << _XMOM_SHIFT[i - MAX_QUARK_LINKS]
     return key
 
 
@@ -109,6 +141,8 @@ class ChainBasis:
     hel_qbar: np.ndarray
     #: total link momentum cap ``sum(a) <= link_cut`` (None: only the overall cutoff)
     link_cut: int | None = None
+    #: static strings (:func:`static_string_basis`): the second source's site ``(R_x, R_y)``
+    separation: tuple[int, int] | None = None
 
     @property
     def dim(self) -> int:
@@ -179,9 +213,11 @@ def _check_spacing(h: float) -> None:
 
 def _validate(h: float, n_cut: int, max_links: int, what: str) -> None:
     _check_spacing(h)
-    if not 0 <= max_links <= MAX_LINKS:
+    if not 0 <= max_links <= MAX_QUARK_LINKS:
         raise InvalidParameterError(
-            f"max_links={max_links} is outside the supported range 0..{MAX_LINKS}"
+            f"max_links={max_links} is outside the supported range 0..{MAX_QUARK_LINKS} of chains "
+            f"with a quark (4 and 5 links exist only between two static sources: "
+            f"static_string_basis)"
         )
     if n_cut > MAX_MOM:
         raise InvalidParameterError(
@@ -237,13 +273,17 @@ def _pack_keys(arr: np.ndarray) -> np.ndarray:
     keys |= arr[:, 3] << _BQ_SHIFT
     keys |= arr[:, 4] << _BQB_SHIFT
     for j in range(MAX_LINKS):
-        keys |= arr[:, 5 + j] << (_DIR_SHIFT + 2 * j)
-        keys |= arr[:, 5 + MAX_LINKS + j] << _MOM_SHIFT[j]
+        if j < MAX_QUARK_LINKS:
+            keys |= arr[:, 5 + j] << (_DIR_SHIFT + 2 * j)
+            keys |= arr[:, 5 + MAX_LINKS + j] << _MOM_SHIFT[j]
+        else:
+            keys |= arr[:, 5 + j] << _XDIR_SHIFT[j - MAX_QUARK_LINKS]
+            keys |= arr[:, 5 + MAX_LINKS + j] << _XMOM_SHIFT[j - MAX_QUARK_LINKS]
     return keys
 
 
 def _build(kind: str, h: float, n_cut: int, max_links: int, spin: bool, arr: np.ndarray,
-           link_cut: int | None = None) -> ChainBasis:
+           link_cut: int | None = None, separation: tuple[int, int] | None = None) -> ChainBasis:
     arr = np.ascontiguousarray(arr, dtype=np.int64).reshape(-1, 5 + 2 * MAX_LINKS)
     keys = _pack_keys(arr)
     order = np.argsort(keys, kind="stable")
@@ -263,6 +303,7 @@ def _build(kind: str, h: float, n_cut: int, max_links: int, spin: bool, arr: np.
         hel_q=arr[:, 1].copy(),
         hel_qbar=arr[:, 2].copy(),
         link_cut=link_cut,
+        separation=separation,
     )
 
 
@@ -358,21 +399,39 @@ def static_basis(
                   _rows(n_cut, max_links, spin, False, link_cut), link_cut)
 
 
+def _pair_grid(h: float, kappa_max: float, max_links: int) -> int:
+    """Validated ``N = kappa_max / h`` of a static-pair basis with up to ``max_links`` links."""
+    _check_spacing(h)
+    if not (isinstance(kappa_max, float | int) and math.isfinite(kappa_max) and kappa_max > 0):
+        raise InvalidParameterError(f"kappa_max must be positive and finite, got {kappa_max!r}")
+    n_cut = round(kappa_max / h)
+    if n_cut < 1 or abs(n_cut * h - kappa_max) > 1e-9 * kappa_max:
+        raise InvalidParameterError(
+            f"kappa_max={kappa_max} must be a positive multiple of the grid spacing h={h}"
+        )
+    limit = MAX_MOM if max_links <= 1 else MAX_MOM_MULTI
+    if n_cut > limit:
+        raise InvalidParameterError(
+            f"kappa_max/h={n_cut} exceeds the {MOM_BITS if max_links <= 1 else MULTI_MOM_BITS}-bit "
+            f"momentum field of a {max_links}-link chain (max {limit})"
+        )
+    if n_cut < max_links:
+        raise InvalidParameterError(
+            f"kappa_max/h={n_cut} is too small for {max_links} link(s) between static sources: "
+            f"every link needs at least one momentum unit; use kappa_max/h >= {max_links}"
+        )
+    return n_cut
+
+
 def static_pair_basis(
     h: float, kappa_max: float, n_links: int = 1, memory_limit: int = DEFAULT_MEMORY_LIMIT
 ) -> ChainBasis:
     """Links only, stretched between two static sources (both chain ends static): the
     transverse string of docs/physics.md (H18), (F2). Link momenta ``a h`` with ``sum(a) <= N``; the quark
     slot is empty (momentum label 0) and every direction ``(r_1..r_n)`` is enumerated."""
-    _check_spacing(h)
-    n_cut = round(kappa_max / h)
-    if n_cut < 1 or abs(n_cut * h - kappa_max) > 1e-9 * kappa_max:
-        raise InvalidParameterError(
-            f"kappa_max={kappa_max} must be a positive multiple of the grid spacing h={h}"
-        )
-    _validate(h, n_cut, n_links - 1 if n_links >= 1 else 0, "kappa_max/h")
-    if not 1 <= n_links <= MAX_LINKS:
+    if not isinstance(n_links, int | np.integer) or not 1 <= n_links <= MAX_LINKS:
         raise InvalidParameterError(f"a static pair needs 1..{MAX_LINKS} links, got {n_links}")
+    n_cut = _pair_grid(h, kappa_max, int(n_links))
     comps = _composition_array(n_cut, n_links, exact=False)
     paths = np.array(list(itertools.product(range(4), repeat=n_links)), dtype=np.int64)
     _check_memory(paths.shape[0] * comps.shape[0], memory_limit)
@@ -381,6 +440,92 @@ def static_pair_basis(
     rows[..., 5 : 5 + n_links] = paths[:, None, :]
     rows[..., 5 + MAX_LINKS : 5 + MAX_LINKS + n_links] = comps[None, :, :]
     return _build("static_pair", h, n_cut, n_links, False, rows.reshape(-1, 5 + 2 * MAX_LINKS))
+
+
+#: unit steps of the direction codes 0..3 (+x, +y, -x, -y)
+STEPS = np.array([[1, 0], [0, 1], [-1, 0], [0, -1]], dtype=np.int64)
+
+
+def lattice_walks(n: int, separation: tuple[int, int]) -> int:
+    """Number of n-step nearest-neighbour walks on the square lattice from the origin to
+    ``separation``: ``C(n, (n + x + y)/2) C(n, (n + x - y)/2)`` (0 when the parity is wrong)."""
+    x, y = separation
+    u, v = n + x + y, n + x - y
+    if u % 2 or not (0 <= u <= 2 * n and 0 <= v <= 2 * n):
+        return 0
+    return math.comb(n, u // 2) * math.comb(n, v // 2)
+
+
+def string_sectors(separation: tuple[int, int], extra_links: int = 2) -> tuple[int, ...]:
+    """Link numbers of a string basis: ``|R_x| + |R_y|``, ``+2``, ... ``+extra_links``."""
+    n0 = abs(separation[0]) + abs(separation[1])
+    return tuple(range(n0, n0 + extra_links + 1, 2))
+
+
+def string_sector_size(n_cut: int, n_links: int, separation: tuple[int, int]) -> int:
+    """Closed-form size of the ``n_links`` sector of :func:`static_string_basis`:
+    ``W_n(R) C(N, n)`` (walks times link-momentum compositions with ``sum(a) <= N``)."""
+    return lattice_walks(n_links, separation) * math.comb(n_cut, n_links)
+
+
+def _check_separation(separation: Any, extra_links: Any) -> tuple[tuple[int, int], int]:
+    try:
+        rx, ry = separation
+    except (TypeError, ValueError):
+        raise InvalidParameterError(
+            f"separation must be a pair of integers (R_x, R_y), got {separation!r}") from None
+    if not all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in (rx, ry)):
+        raise InvalidParameterError(
+            f"separation must be a pair of integers (R_x, R_y), got {separation!r}")
+    if not isinstance(extra_links, int | np.integer) or isinstance(extra_links, bool) \
+            or extra_links < 0 or extra_links % 2:
+        raise InvalidParameterError(
+            f"extra_links must be an even integer >= 0 (a closed path adds links in pairs), "
+            f"got {extra_links!r}")
+    n0 = abs(int(rx)) + abs(int(ry))
+    if n0 == 0:
+        raise InvalidParameterError("the two static sources must sit on different sites")
+    if n0 + extra_links > MAX_LINKS:
+        raise InvalidParameterError(
+            f"separation {(int(rx), int(ry))} with extra_links={extra_links} needs "
+            f"{n0 + extra_links} links; the key layout holds at most {MAX_LINKS}")
+    return (int(rx), int(ry)), int(extra_links)
+
+
+def static_string_basis(
+    h: float,
+    kappa_max: float,
+    separation: tuple[int, int] = (1, 0),
+    extra_links: int = 2,
+    memory_limit: int = DEFAULT_MEMORY_LIMIT,
+) -> ChainBasis:
+    """The transverse string between a static source at the origin and one at ``separation``.
+
+    Every chain of links whose path runs from the origin to ``separation = (R_x, R_y)`` with
+    ``n = |R_x| + |R_y|, n + 2, ..., n + extra_links`` links (all walks of that length: detours,
+    backtracking pairs and staples included), link momenta ``a h`` with ``sum(a) <= N =
+    kappa_max / h``; kind ``static_pair`` (both chain ends static, quark slot empty). Sector
+    sizes are :func:`string_sector_size`; the memory estimate is checked before anything is
+    built (:class:`~lfqcd.errors.BasisTooLargeError`).
+    """
+    separation, extra_links = _check_separation(separation, extra_links)
+    sectors = string_sectors(separation, extra_links)
+    n_cut = _pair_grid(h, kappa_max, sectors[-1])
+    dim = sum(string_sector_size(n_cut, n, separation) for n in sectors)
+    _check_memory(dim, memory_limit)
+    blocks = []
+    for n in sectors:
+        paths = np.array(list(itertools.product(range(4), repeat=n)), dtype=np.int64)
+        ends = STEPS[paths].sum(axis=1)
+        paths = paths[(ends[:, 0] == separation[0]) & (ends[:, 1] == separation[1])]
+        comps = _composition_array(n_cut, n, exact=False)
+        rows = np.zeros((paths.shape[0], comps.shape[0], 5 + 2 * MAX_LINKS), dtype=np.int64)
+        rows[..., 0] = n
+        rows[..., 5 : 5 + n] = paths[:, None, :]
+        rows[..., 5 + MAX_LINKS : 5 + MAX_LINKS + n] = comps[None, :, :]
+        blocks.append(rows.reshape(-1, 5 + 2 * MAX_LINKS))
+    return _build("static_pair", h, n_cut, sectors[-1], False, np.concatenate(blocks),
+                  separation=separation)
 
 
 def dlcq_basis(

@@ -69,12 +69,12 @@ def basis_size_table(h: float | None, kappa_max: float | None, k_total: int | No
                      max_links: int, link_kappa_max: float | None = None) -> dict[str, Any]:
     """Per-sector and cumulative full-basis sizes (both helicities, all 4^n paths) with the
     memory estimate of building the basis; no basis is built."""
-    from lfqcd.basis import MAX_LINKS, estimate_bytes, sector_sizes, static_sector_size
+    from lfqcd.basis import MAX_QUARK_LINKS, estimate_bytes, sector_sizes, static_sector_size
     from lfqcd.errors import InvalidParameterError
 
-    if not 0 <= max_links <= MAX_LINKS:
+    if not 0 <= max_links <= MAX_QUARK_LINKS:
         raise InvalidParameterError(
-            f"max_links={max_links} is outside the supported range 0..{MAX_LINKS}")
+            f"max_links={max_links} is outside the supported range 0..{MAX_QUARK_LINKS}")
     if k_total is not None:
         if k_total < max_links + 1:
             raise InvalidParameterError(f"K={k_total} is too small for {max_links} link(s)")

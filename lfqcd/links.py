@@ -68,10 +68,13 @@ def _link_factor(k, kp):  # pragma: no cover - numba
     return (k + kp) / (2.0 * np.sqrt(k * kp))
 
 
-def _args(basis: ChainBasis) -> tuple:
-    if basis.kind == "static_pair":
+def _args(basis: ChainBasis, quark: bool = False) -> tuple:
+    """Kernel arguments. Every piece but the quark's two-link emission (``quark=True``) also acts
+    on chains between two static sources (``static_pair``: the transverse string)."""
+    if quark and basis.kind == "static_pair":
         raise InvalidParameterError(
-            "multi-link pieces act on static (heavy-light) or dlcq chains, not on a static pair"
+            "the two-link emission acts at the quark end; a static pair (two static sources) "
+            "has no quark"
         )
     return (basis.keys, basis.nlinks, basis.dirs, basis.link_mom, basis.quark_mom,
             basis.anti_mom, basis.hel_q, basis.hel_qbar, basis.h, basis.n_cut,
@@ -159,7 +162,7 @@ def two_link_emission(basis: ChainBasis, which: str) -> sp.csr_matrix:
         raise ValueError(f"unknown two-link emission term {which!r}; use one of "
                          f"{sorted(EMISSION_TERMS)}")
     n = basis.n_cut
-    args = _args(basis) + (EMISSION_TERMS[which],)
+    args = _args(basis, quark=True) + (EMISSION_TERMS[which],)
     return build_csr(_e2_row, basis.dim, args, np.complex128, max_row=32 * n * n + 64)
 
 
@@ -377,7 +380,8 @@ def _coul_pair_row(i, args, cols, vals):  # pragma: no cover - numba
                 dt[q - 2] = dirs[i, q]
             ut[nt + 1] = u[nl + 1]
             jt = j if side == 0 else j - 2  # the absorbing parton's slot in t
-            static_j = jt == 0 and static >= 1
+            # a static source (left end; right end too for a static pair) absorbs the momentum
+            static_j = (jt == 0 and static >= 1) or (jt == nt + 1 and static == 2)
             if static_j:
                 fac = 1.0
             else:
@@ -397,7 +401,7 @@ def _coul_pair_row(i, args, cols, vals):  # pragma: no cover - numba
         for q in range(nl + 1):
             for side in range(2):
                 j = q if side == 0 else q + 1  # donor slot in i
-                static_j = j == 0 and static >= 1
+                static_j = (j == 0 and static >= 1) or (j == nl + 1 and static == 2)
                 if static_j:
                     avail = 2 * n_cut  # bounded by the cutoff through find_state
                 else:
@@ -451,11 +455,29 @@ def pair_absorption(basis: ChainBasis) -> sp.csr_matrix:
     ``-`` when the left neighbour absorbs (it meets the pair's left colour index), ``+`` for
     the right neighbour (opposite charge): that makes the term charge-conjugation invariant.
     ``F_j`` = 1 for the quark, antiquark and static source, the link factor for a link; a
-    static source absorbs the momentum (docs/physics_links.md 2b); grid factor ``h``.
+    static source absorbs the momentum (docs/physics_links.md 2b) — on a static pair both chain
+    ends are static sources, so a pair next to either end is absorbed by it; grid factor ``h``.
     """
     n = basis.n_cut
     return build_csr(_coul_pair_row, basis.dim, _args(basis), np.float64,
                      max_row=2 * MAX_LINKS + 8 * (MAX_LINKS + 1) * n * n + 8)
+
+
+def string_pieces(basis: ChainBasis) -> dict[str, sp.csr_matrix]:
+    """The multi-link pieces that act between two static sources (``static_pair`` bases: the
+    transverse string): everything of :func:`multi_link_pieces` but the quark's two-link
+    emission. ``coul_pair`` lets either source absorb or emit the pair's momentum."""
+    if basis.kind != "static_pair":
+        raise InvalidParameterError("string pieces need a static_pair (two static sources) basis")
+    return {
+        "lam_S": link_potential(basis, "S"),
+        "lam_P": link_potential(basis, "P"),
+        "lam_B": link_potential(basis, "B"),
+        "plaq": plaquette(basis),
+        "plaq_staple": plaquette(basis, staple=True),
+        "coul_s": pair_annihilation(basis),
+        "coul_pair": pair_absorption(basis),
+    }
 
 
 def multi_link_pieces(basis: ChainBasis) -> dict[str, sp.csr_matrix]:

@@ -17,7 +17,8 @@ in half units of ``h``: quark/antiquark ``2b - 1`` (odd), link ``2a`` (even).
 
 The kernels inline :func:`lfqcd.basis.pack_key`; numba's on-disk cache (``cache=True``) only
 watches this file, so after a change of the key layout in ``basis.py`` delete the cached
-``__pycache__/*.nbi`` / ``*.nbc`` files (last layout change: 3 links, 12/8-bit link fields).
+``__pycache__/*.nbi`` / ``*.nbc`` files (last layout change: 3-bit link number, links 4 and 5
+of static pairs in the fermion fields, ``MAX_LINKS = 5``).
 """
 
 from __future__ import annotations

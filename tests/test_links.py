@@ -46,11 +46,12 @@ class Chain:
     """Chain as plain lists: momenta along the chain [antiquark, links..., quark] (antiquark
     momentum None for a static source), link directions, helicities."""
 
-    def __init__(self, label: tuple, h: float, static: bool):
+    def __init__(self, label: tuple, h: float, static: bool, static_right: bool = False):
         nl, self.hq, self.hqb, bq, bqb, dirs, moms = label
         self.nl = nl
         self.dirs = list(dirs)
-        self.k = [None if static else (bqb - 0.5) * h] + [a * h for a in moms] + [(bq - 0.5) * h]
+        self.k = ([None if static else (bqb - 0.5) * h] + [a * h for a in moms]
+                  + [None if static_right else (bq - 0.5) * h])
 
     def links(self) -> list:
         return list(zip(self.dirs, self.k[1:-1], strict=True))
@@ -173,7 +174,8 @@ def ref_pair_absorption(B: Chain, K: Chain, h: float) -> float:
 
 def reference(basis: ChainBasis, name: str) -> np.ndarray:
     h = basis.h
-    chains = [Chain(state_label(basis, i), h, basis.static) for i in range(basis.dim)]
+    chains = [Chain(state_label(basis, i), h, basis.static, basis.static_code == 2)
+              for i in range(basis.dim)]
     H = np.zeros((basis.dim, basis.dim), dtype=complex)
     conserving = name.startswith("lam_") or name in ("plaq", "coul_s")
     for i, B in enumerate(chains):
@@ -253,8 +255,10 @@ def test_bad_names_and_kinds():
         links.link_potential(basis, "Q")
     from lfqcd.basis import static_pair_basis
 
-    with pytest.raises(InvalidParameterError, match=r"not on a static pair"):
-        links.pair_annihilation(static_pair_basis(0.5, 2.0, n_links=2))
+    with pytest.raises(InvalidParameterError, match=r"a static pair \(two static sources\) has no quark"):
+        links.two_link_emission(static_pair_basis(0.5, 2.0, n_links=2), "NN")
+    with pytest.raises(InvalidParameterError, match=r"need a static_pair"):
+        links.string_pieces(tiny("static-N6-2link"))
 
 
 def test_light_light_pieces_commute_with_charge_conjugation():

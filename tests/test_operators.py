@@ -127,10 +127,10 @@ class _Chain:
     """A chain state as lists: parton kinds ('S' static, 'A' antiquark, 'L' link, 'Q' quark) and
     grid labels (b for fermions: k = (b - 1/2) h; a for links: k = a h)."""
 
-    def __init__(self, label: tuple, static: bool):
+    def __init__(self, label: tuple, static: bool, static_right: bool = False):
         nl, self.hq, self.hqb, bq, bqb, self.dirs, moms = label
         self.nl = nl
-        self.kinds = ["S" if static else "A"] + ["L"] * nl + ["Q"]
+        self.kinds = ["S" if static else "A"] + ["L"] * nl + ["S" if static_right else "Q"]
         self.labels = [0 if static else bqb] + list(moms) + [bq]
 
     def label(self) -> tuple:
@@ -166,23 +166,26 @@ def _coulomb_reference(basis: ChainBasis, index: dict, labels: list) -> np.ndarr
     """C.2 planar rule for every colour-adjacent pair, cell-integrated as in C.7."""
     h, n = basis.h, basis.dim
     H = np.zeros((n, n))
+    pair = basis.static_code == 2  # both chain ends static (transverse string)
     for i, lab in enumerate(labels):
-        ch = _Chain(lab, basis.static)
+        ch = _Chain(lab, basis.static, pair)
         for p in range(ch.nl + 1):  # pair (p, p + 1) along the chain
             kl, kr = ch.kinds[p], ch.kinds[p + 1]
-            if kl == "S":
+            if "S" in (kl, kr):
                 # static source: the partner's momentum runs over (0, inf), others fixed
-                k = _mom(kr, ch.labels[p + 1], h)
-                H[i, i] += _static_pair_diag(k, kr, h, basis.n_cut)
+                q = p + 1 if kl == "S" else p  # the partner's slot
+                kind = ch.kinds[q]
+                k = _mom(kind, ch.labels[q], h)
+                H[i, i] += _static_pair_diag(k, kind, h, basis.n_cut)
                 for c in range(1, basis.n_cut + 1):
-                    if c == ch.labels[p + 1]:
+                    if c == ch.labels[q]:
                         continue
-                    new = _Chain(lab, basis.static)
-                    new.labels[p + 1] = c
+                    new = _Chain(lab, basis.static, pair)
+                    new.labels[q] = c
                     j = index.get(new.label())
                     if j is not None:
-                        kp = _mom(kr, c, h)
-                        H[i, j] -= _cell(k, kp, h) * (_F(k, kp) if kr == "L" else 1.0)
+                        kp = _mom(kind, c, h)
+                        H[i, j] -= _cell(k, kp, h) * (_F(k, kp) if kind == "L" else 1.0)
                 continue
             # dynamic pair: P = k_left + k_right fixed; move the left parton over its grid
             k_left = _mom(kl, ch.labels[p], h)
