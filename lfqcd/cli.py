@@ -27,6 +27,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "scan": ("lfqcd.scan.cli", "batch scan over couplings/resolutions with a resumable store"),
     "train": ("mlsurrogate.train.cli", "train a surrogate (none/tensor/phantom parallel)"),
     "al": ("mlsurrogate.active.cli", "active learning / streaming simulate-while-training"),
+    "string": ("lfqcd.transverse_string", "transverse string between static sources: V(R), "
+               "sigma_T, rotational invariance, link-coupling fit"),
     "bench": ("lfqcd.bench", "run the benchmark scripts in benchmarks/"),
     "infer": ("mlsurrogate.inverse.cli", "fit couplings to target observables through a surrogate"),
     "predict": ("mlsurrogate.predict", "observables with uncertainty from a saved surrogate"),
