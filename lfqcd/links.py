@@ -463,12 +463,8 @@ def pair_absorption(basis: ChainBasis) -> sp.csr_matrix:
                      max_row=2 * MAX_LINKS + 8 * (MAX_LINKS + 1) * n * n + 8)
 
 
-def string_pieces(basis: ChainBasis) -> dict[str, sp.csr_matrix]:
-    """The multi-link pieces that act between two static sources (``static_pair`` bases: the
-    transverse string): everything of :func:`multi_link_pieces` but the quark's two-link
-    emission. ``coul_pair`` lets either source absorb or emit the pair's momentum."""
-    if basis.kind != "static_pair":
-        raise InvalidParameterError("string pieces need a static_pair (two static sources) basis")
+def _link_chain_pieces(basis: ChainBasis) -> dict[str, sp.csr_matrix]:
+    """The pieces that act on the links alone (potential, plaquette, backtracking-pair Coulomb)."""
     return {
         "lam_S": link_potential(basis, "S"),
         "lam_P": link_potential(basis, "P"),
@@ -480,19 +476,22 @@ def string_pieces(basis: ChainBasis) -> dict[str, sp.csr_matrix]:
     }
 
 
+def string_pieces(basis: ChainBasis) -> dict[str, sp.csr_matrix]:
+    """The multi-link pieces that act between two static sources (``static_pair`` bases: the
+    transverse string): everything of :func:`multi_link_pieces` but the quark's two-link
+    emission. ``coul_pair`` lets either source absorb or emit the pair's momentum."""
+    if basis.kind != "static_pair":
+        raise InvalidParameterError("string pieces need a static_pair (two static sources) basis")
+    return _link_chain_pieces(basis)
+
+
 def multi_link_pieces(basis: ChainBasis) -> dict[str, sp.csr_matrix]:
     """Every n >= 2-link piece by name (empty pieces on a basis with fewer than 2 links)."""
     return {
         "e2_FF": two_link_emission(basis, "FF"),
         "e2_NN": two_link_emission(basis, "NN"),
         "e2_FN": two_link_emission(basis, "FN"),
-        "lam_S": link_potential(basis, "S"),
-        "lam_P": link_potential(basis, "P"),
-        "lam_B": link_potential(basis, "B"),
-        "plaq": plaquette(basis),
-        "plaq_staple": plaquette(basis, staple=True),
-        "coul_s": pair_annihilation(basis),
-        "coul_pair": pair_absorption(basis),
+        **_link_chain_pieces(basis),
     }
 
 
