@@ -244,9 +244,15 @@ class LinkFit:
     free: tuple[str, ...]
     values: dict[str, float]
     errors: dict[str, float]
+    covariance: list[list[float]]
     correlation: list[list[float]]
-    residuals: dict[str, float]
-    conditions: dict[str, float]
+    #: ``(h, kappa_max)`` of every resolution fitted together, in the order of the lists below
+    resolutions: list[tuple[float, float]]
+    #: per resolution: residual of every condition in units of ``tolerance x sigma_L``
+    residuals: list[dict[str, float]]
+    #: per resolution: the conditions in lattice units
+    conditions: list[dict[str, float]]
+    chi2: float
     singular_values: list[float]
     weakest_direction: dict[str, float]
     success: bool
@@ -278,7 +284,26 @@ def _conditions(levels: Mapping[tuple[int, int], StringLevel], G: float
     return cond, der
 
 
-def fit_link_couplings(strings: Mapping[tuple[int, int], StaticString], G: float, mu: float,
+def _as_resolutions(strings: Mapping[tuple[int, int], StaticString]
+                   | Sequence[Mapping[tuple[int, int], StaticString]]
+                   ) -> list[Mapping[tuple[int, int], StaticString]]:
+    """One set of strings (a mapping) or several (a sequence of mappings), as a list."""
+    if isinstance(strings, Mapping):
+        return [strings]
+    out = list(strings)
+    if not out or not all(isinstance(s, Mapping) for s in out):
+        raise InvalidParameterError("the link-coupling fit needs one or more sets of strings "
+                                    "(a mapping separation -> StaticString per resolution)")
+    return out
+
+
+def _resolution_of(strings: Mapping[tuple[int, int], StaticString]) -> tuple[float, float]:
+    b = next(iter(strings.values())).basis
+    return (float(b.h), float(b.n_cut * b.h))
+
+
+def fit_link_couplings(strings: Mapping[tuple[int, int], StaticString]
+                       | Sequence[Mapping[tuple[int, int], StaticString]], G: float, mu: float,
                        start: LinkCouplings | None = None,
                        free: Sequence[str] = ("lam_S", "lam_P", "beta"),
                        tolerance: float = 0.05, seed: int = 0, max_nfev: int = 60) -> LinkFit:
@@ -286,44 +311,55 @@ def fit_link_couplings(strings: Mapping[tuple[int, int], StaticString], G: float
     ``sigma_T = sigma_L`` (axis slope), linearity on the axis (``V(3) - 2 V(2) + V(1) = 0``) and
     rotational invariance, ``V(1,1) = V_axis(sqrt 2)``, ``V(2,1) = V_axis(sqrt 5)``.
 
-    Every residual is divided by ``tolerance x sigma_L``; the Jacobian is exact
-    (Hellmann-Feynman). The covariance is ``(J^T J)^-1`` at the solution; the singular values
-    of the Jacobian in *all four* couplings tell which direction the conditions leave
-    undetermined (returned as ``weakest_direction``). ``beta`` is bounded below by 0 (see the
-    comment in the code).
+    ``strings`` is one set of strings (one resolution) or a sequence of sets (several
+    resolutions, e.g. from :func:`build_strings` at each ``(h, kappa_max)``): the four conditions
+    of every resolution are stacked into one residual vector and **one** set of couplings is
+    fitted to all of them (resolution-stable, as the femtoworm calibration fits several ``K``
+    together). Every residual is divided by ``tolerance x sigma_L``; the Jacobian is exact
+    (Hellmann-Feynman). The covariance is ``(J^T J)^-1`` of the stacked Jacobian at the
+    solution; the singular values of the stacked Jacobian in *all four* couplings tell which
+    direction the conditions leave undetermined (returned as ``weakest_direction``). ``beta``
+    is bounded below by 0 (see the comment in the code).
     """
     from scipy.optimize import least_squares
 
+    sets = _as_resolutions(strings)
     start = LinkCouplings() if start is None else start
     free = tuple(free)
     bad = [p for p in free if p not in LINK_PARAMS]
     if bad or not free or len(set(free)) != len(free):
         raise InvalidParameterError(
             f"free link couplings must be distinct names from {sorted(LINK_PARAMS)}, got {list(free)}")
-    missing = [s for s in SEPARATIONS if s not in strings]
-    if missing:
-        raise InvalidParameterError(f"the link-coupling fit needs the separations {missing}")
+    for st in sets:
+        missing = [s for s in SEPARATIONS if s not in st]
+        if missing:
+            raise InvalidParameterError(f"the link-coupling fit needs the separations {missing}")
     if not (math.isfinite(tolerance) and tolerance > 0):
         raise InvalidParameterError(f"fit tolerance must be positive, got {tolerance!r}")
     scale = tolerance * sigma_L(G)
-    cache: dict[tuple[float, ...], tuple] = {}
+    cache: dict[tuple[float, ...], list] = {}
 
-    def evaluate(x: np.ndarray) -> tuple:
+    def evaluate(x: np.ndarray) -> list:
         key = tuple(float(v) for v in x)
         if key not in cache:
             lc = dataclasses.replace(start, **dict(zip(free, key, strict=True)))
-            levels = {s: strings[s].solve(G, mu, lc, seed) for s in SEPARATIONS}
+            per = []
+            for st in sets:
+                levels = {s: st[s].solve(G, mu, lc, seed) for s in SEPARATIONS}
+                per.append(_conditions(levels, G))
             cache.clear()
-            cache[key] = _conditions(levels, G)
+            cache[key] = per
         return cache[key]
 
     def fun(x: np.ndarray) -> np.ndarray:
-        cond, _ = evaluate(x)
-        return np.array([cond[c] for c in CONDITIONS]) / scale
+        return np.array([cond[c] for cond, _ in evaluate(x) for c in CONDITIONS]) / scale
+
+    def jacobian(x: np.ndarray, params: Sequence[str]) -> np.ndarray:
+        return np.array([[der[p][c] for p in params]
+                         for _, der in evaluate(x) for c in CONDITIONS]) / scale
 
     def jac(x: np.ndarray) -> np.ndarray:
-        _, der = evaluate(x)
-        return np.array([[der[p][c] for p in free] for c in CONDITIONS]) / scale
+        return jacobian(x, free)
 
     # beta >= 0 (stated choice): the corner flip alone is blind to the sign of beta (the ground
     # state picks the symmetric or antisymmetric corner combination), only the weak staple sees
@@ -334,22 +370,24 @@ def fit_link_couplings(strings: Mapping[tuple[int, int], StaticString], G: float
     x0 = np.maximum(x0, lower)
     res = least_squares(fun, x0, jac=jac, method="trf", bounds=(lower, np.inf), max_nfev=max_nfev,
                         xtol=1e-10, ftol=1e-10, gtol=1e-10)
-    cond, der = evaluate(res.x)
-    J = np.array([[der[p][c] for p in free] for c in CONDITIONS]) / scale
+    per = evaluate(res.x)
+    J = jacobian(res.x, free)
     cov = np.linalg.pinv(J.T @ J)
     err = np.sqrt(np.clip(np.diag(cov), 0.0, None))
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = cov / np.outer(err, err)
-    J_all = np.array([[der[p][c] for p in LINK_PARAMS] for c in CONDITIONS]) / scale
-    _, sv, vt = np.linalg.svd(J_all)
+    _, sv, vt = np.linalg.svd(jacobian(res.x, tuple(LINK_PARAMS)))
     weakest = vt[-1] * np.sign(vt[-1][np.argmax(np.abs(vt[-1]))])
     values = dict(zip(free, (float(v) for v in res.x), strict=True))
+    r = fun(res.x)
     return LinkFit(
         couplings=dataclasses.replace(start, **values), free=free, values=values,
         errors=dict(zip(free, (float(e) for e in err), strict=True)),
-        correlation=np.nan_to_num(corr).tolist(),
-        residuals={c: float(cond[c] / scale) for c in CONDITIONS},
-        conditions={c: float(cond[c]) for c in CONDITIONS},
+        covariance=cov.tolist(), correlation=np.nan_to_num(corr).tolist(),
+        resolutions=[_resolution_of(st) for st in sets],
+        residuals=[{c: float(cond[c] / scale) for c in CONDITIONS} for cond, _ in per],
+        conditions=[{c: float(cond[c]) for c in CONDITIONS} for cond, _ in per],
+        chi2=float(r @ r),
         singular_values=[float(v) for v in sv],
         weakest_direction=dict(zip(LINK_PARAMS, (float(v) for v in weakest), strict=True)),
         success=bool(res.success), message=str(res.message), nfev=int(res.nfev))
@@ -369,7 +407,8 @@ class StringConfig:
     extra_links: int = 2
     link_couplings: LinkCouplings = LinkCouplings()
     fit: bool = True
-    fit_resolution: int = -1
+    #: indices into ``resolutions`` fitted together (one set of couplings)
+    fit_resolutions: tuple[int, ...] = (-1,)
     fit_free: tuple[str, ...] = ("lam_S", "lam_P", "beta")
     fit_tolerance: float = 0.05
     memory_limit_gb: float = 4.0
@@ -420,15 +459,24 @@ class StringConfig:
                       f"{sorted(allowed_links)}")
         link = LinkCouplings(**lk_raw, two_link_emission=False)
         fit = data.get("fit", {})
-        unknown_fit = set(fit) - {"enabled", "resolution", "free", "tolerance"}
+        unknown_fit = set(fit) - {"enabled", "resolution", "resolutions", "free", "tolerance"}
         if unknown_fit:
             raise bad(f"[fit] unknown key(s) {sorted(unknown_fit)}")
         free = fit.get("free", ["lam_S", "lam_P", "beta"])
         if not isinstance(free, list) or not free or any(p not in LINK_PARAMS for p in free):
             raise bad(f"[fit] free must be a non-empty list of {sorted(LINK_PARAMS)}, got {free!r}")
-        idx = fit.get("resolution", -1)
-        if not isinstance(idx, int) or isinstance(idx, bool) or not -len(hs) <= idx < len(hs):
-            raise bad(f"[fit] resolution must index the [resolution] lists, got {idx!r}")
+        if "resolution" in fit and "resolutions" in fit:
+            raise bad("[fit] give either resolution = i or resolutions = [i, j, ...], not both")
+        idxs = fit["resolutions"] if "resolutions" in fit else [fit.get("resolution", -1)]
+        if not isinstance(idxs, list) or not idxs:
+            raise bad(f"[fit] resolutions must be a non-empty list of indices into the "
+                      f"[resolution] lists, got {idxs!r}")
+        for idx in idxs:
+            if not isinstance(idx, int) or isinstance(idx, bool) or not -len(hs) <= idx < len(hs):
+                raise bad(f"[fit] resolution(s) must index the [resolution] lists "
+                          f"(0..{len(hs) - 1}), got {idx!r}")
+        if len({i % len(hs) for i in idxs}) != len(idxs):
+            raise bad(f"[fit] resolutions must not repeat a resolution, got {idxs!r}")
         tol = fit.get("tolerance", 0.05)
         if isinstance(tol, bool) or not isinstance(tol, int | float) or not tol > 0:
             raise bad(f"[fit] tolerance must be a positive number, got {tol!r}")
@@ -447,7 +495,7 @@ class StringConfig:
                       f"add them or set [fit] enabled = false")
         cfg = cls(preset=preset, resolutions=tuple(zip(map(float, hs), map(float, ks), strict=True)),
                   separations=separations, extra_links=extra, link_couplings=link, fit=enabled,
-                  fit_resolution=idx, fit_free=tuple(free), fit_tolerance=float(tol),
+                  fit_resolutions=tuple(idxs), fit_free=tuple(free), fit_tolerance=float(tol),
                   memory_limit_gb=float(mem), seed=seed)
         # validate every basis parameter (and the memory limit) without building anything
         from lfqcd.basis import _check_memory, _check_separation, _pair_grid, string_sector_size
@@ -471,7 +519,7 @@ class StringConfig:
         return {"preset": self.preset, "resolutions": [list(r) for r in self.resolutions],
                 "separations": [list(s) for s in self.separations],
                 "extra_links": self.extra_links, "link_couplings": self.link_couplings.to_dict(),
-                "fit": {"enabled": self.fit, "resolution": self.fit_resolution,
+                "fit": {"enabled": self.fit, "resolutions": list(self.fit_resolutions),
                         "free": list(self.fit_free), "tolerance": self.fit_tolerance},
                 "memory_limit_gb": self.memory_limit_gb, "seed": self.seed}
 
@@ -482,7 +530,7 @@ CSV_COLUMNS = ("couplings", "h", "kappa_max", "Rx", "Ry", "R", "dim", "V", "V_Ge
 
 def run(config: StringConfig, out_dir: Path) -> dict[str, Any]:
     """Build the strings at every resolution, tabulate ``V(R)`` at the configured link
-    couplings, fit the link couplings (at ``fit_resolution``), tabulate again at the fitted
+    couplings, fit the link couplings (jointly at ``fit_resolutions``), tabulate again at the fitted
     values, and write ``string.csv`` and ``string.json`` into ``out_dir``."""
     from lfqcd.couplings import get_preset
     from lfqcd.units import inverse_spacing_gev
@@ -501,8 +549,11 @@ def run(config: StringConfig, out_dir: Path) -> dict[str, Any]:
                                                   config.seed)))
     fit = None
     if config.fit:
-        fit = fit_link_couplings(built[config.fit_resolution], G, mu, config.link_couplings,
-                                 config.fit_free, config.fit_tolerance, config.seed)
+        t_fit = time.perf_counter()
+        fit = fit_link_couplings([built[i] for i in config.fit_resolutions], G, mu,
+                                 config.link_couplings, config.fit_free, config.fit_tolerance,
+                                 config.seed)
+        fit_s = time.perf_counter() - t_fit
         for strings in built:
             tables.append(("fitted", string_table(strings, G, mu, fit.couplings, config.seed)))
     rows = []
@@ -537,7 +588,7 @@ def run(config: StringConfig, out_dir: Path) -> dict[str, Any]:
         "rows": [{k: v for k, v in r.items()} for r in rows],
         "fit": None if fit is None else {
             **fit.to_dict(),
-            "resolution": list(config.resolutions[config.fit_resolution]),
+            "wall_s": fit_s,
             "conditions_in_words": {
                 "sigma_T": "least-squares slope of V on the axis R = 1, 2, 3 minus sigma_L = pi G/2",
                 "linearity": "V(3) - 2 V(2) + V(1) on the axis",
@@ -572,6 +623,10 @@ def main(args: argparse.Namespace) -> int:
     if record["fit"] is not None:
         f = record["fit"]
         vals = ", ".join(f"{k} = {v:.4g}({f['errors'][k]:.2g})" for k, v in f["values"].items())
-        print(f"fitted link couplings: {vals}; residuals {f['residuals']}")
+        print(f"fitted link couplings (jointly at {len(f['resolutions'])} resolution(s)): {vals}; "
+              f"chi2 = {f['chi2']:.3g}")
+        for (h, k), r in zip(f["resolutions"], f["residuals"], strict=True):
+            print(f"  residuals / tol at h={h:g} kappa_max={k:g}: "
+                  + ", ".join(f"{c} {v:+.3f}" for c, v in r.items()))
     print(f"wrote {args.out}/string.csv and string.json ({record['wall_s']:.1f} s)")
     return 0

@@ -267,14 +267,22 @@ def test_string_potential_is_linear_on_the_axis():
     assert all(0 < r["P_n2"] < 0.01 for r in tab.rows)
 
 
+@functools.cache
+def tiny_strings(h: float, kappa_max: float) -> dict:
+    """Every separation at a tiny resolution, built once for the fit tests."""
+    return build_strings(h, kappa_max)
+
+
 def test_link_coupling_fit_improves_the_conditions():
-    strings = build_strings(1.0, 6.0)
+    strings = tiny_strings(1.0, 6.0)
     before = string_table(strings, PRESET.G, PRESET.mu, LinkCouplings()).summary
     fit = fit_link_couplings(strings, PRESET.G, PRESET.mu)
     after = string_table(strings, PRESET.G, PRESET.mu, fit.couplings).summary
     assert fit.success and set(fit.values) == {"lam_S", "lam_P", "beta"}
     assert fit.couplings.lam_B == 0.0 and fit.values["beta"] >= 0.0
-    chi2 = sum(r * r for r in fit.residuals.values())
+    assert len(fit.residuals) == 1 and fit.resolutions == [(1.0, 6.0)]
+    chi2 = sum(r * r for r in fit.residuals[0].values())
+    assert chi2 == pytest.approx(fit.chi2, rel=1e-12)
     tol = 0.05 * before["sigma_L"]
     chi2_before = sum((before[k] - (before["sigma_L"] if k == "sigma_T" else 0.0)) ** 2
                       for k in ("sigma_T", "linearity", "rot_11", "rot_21")) / tol**2
@@ -285,6 +293,44 @@ def test_link_coupling_fit_improves_the_conditions():
     assert abs(w["lam_B"]) > 0.9 and fit.singular_values[-1] < 0.01 * fit.singular_values[0]
     with pytest.raises(InvalidParameterError, match=r"free link couplings"):
         fit_link_couplings(strings, PRESET.G, PRESET.mu, free=("mu",))
+
+
+def _chi2(summary: dict, tol: float) -> float:
+    """Sum of the squared conditions of one resolution (units of ``tol``), from a table."""
+    return sum((summary[k] - (summary["sigma_L"] if k == "sigma_T" else 0.0)) ** 2
+               for k in ("sigma_T", "linearity", "rot_11", "rot_21")) / tol**2
+
+
+def test_joint_fit_at_two_resolutions():
+    """Two tiny resolutions (h = 1, kappa_max = 6 and h = 0.75, kappa_max = 4.5) fitted together:
+    stacked residuals (four per resolution), one set of couplings; the joint chi^2 is the sum
+    of the per-resolution ones, it is at a minimum (J^T r = 0 in the unbounded couplings) and no
+    larger than the chi^2 over both resolutions of either single-resolution fit."""
+    a, b = tiny_strings(1.0, 6.0), tiny_strings(0.75, 4.5)
+    G, mu = PRESET.G, PRESET.mu
+    tol = 0.05 * 0.5 * math.pi * G
+    joint = fit_link_couplings([a, b], G, mu)
+    assert joint.success and joint.resolutions == [(1.0, 6.0), (0.75, 4.5)]
+    assert len(joint.residuals) == 2 and all(len(r) == 4 for r in joint.residuals)
+    assert joint.chi2 == pytest.approx(sum(v * v for r in joint.residuals for v in r.values()))
+    # the per-resolution residuals are those of a table at the fitted couplings
+    for strings, r in zip((a, b), joint.residuals, strict=True):
+        tab = string_table(strings, G, mu, joint.couplings).summary
+        assert _chi2(tab, tol) == pytest.approx(sum(v * v for v in r.values()), rel=1e-6)
+        assert (tab["sigma_T"] - tab["sigma_L"]) / tol == pytest.approx(r["sigma_T"], abs=1e-6)
+    cov = np.array(joint.covariance)
+    assert cov.shape == (3, 3) and np.allclose(cov, cov.T) and np.all(np.diag(cov) > 0)
+    assert joint.errors["lam_S"] == pytest.approx(math.sqrt(cov[0, 0]))
+    # a single mapping is the one-resolution case of the same code path
+    single = [fit_link_couplings(s, G, mu) for s in (a, b)]
+    assert fit_link_couplings([a], G, mu).values == pytest.approx(single[0].values)
+    for one in single:
+        both = sum(_chi2(string_table(s, G, mu, one.couplings).summary, tol) for s in (a, b))
+        assert joint.chi2 <= both + 1e-6
+    # lam_B stays the undetermined direction of the stacked Jacobian
+    assert abs(joint.weakest_direction["lam_B"]) > 0.9
+    with pytest.raises(InvalidParameterError, match=r"one or more sets of strings"):
+        fit_link_couplings([], G, mu)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -304,6 +350,8 @@ kappa_max = [6.0]
 enabled = true
 resolution = 0
 """
+TINY_JOINT_CFG = TINY_CFG.replace("h = [1.0]", "h = [1.0, 0.75]").replace(
+    "kappa_max = [6.0]", "kappa_max = [6.0, 4.5]").replace("resolution = 0", "resolutions = [0, 1]")
 
 
 def test_cli_end_to_end(tmp_path, capsys):
@@ -324,6 +372,37 @@ def test_cli_end_to_end(tmp_path, capsys):
     # same folder, same configuration: accepted (resume); another configuration: refused
     cfg.write_text(TINY_CFG.replace("kappa_max = [6.0]", "kappa_max = [7.0]"))
     assert main(["string", str(cfg), "--out", str(out)]) == 2
+
+
+def test_cli_joint_fit(tmp_path, capsys):
+    from lfqcd.cli import main
+
+    cfg = tmp_path / "string.toml"
+    cfg.write_text(TINY_JOINT_CFG)
+    assert StringConfig.from_toml(cfg).fit_resolutions == (0, 1)
+    out = tmp_path / "out"
+    assert main(["string", str(cfg), "--out", str(out)]) == 0
+    rec = json.loads((out / "string.json").read_text())
+    assert rec["config"]["fit"]["resolutions"] == [0, 1]
+    assert rec["fit"]["resolutions"] == [[1.0, 6.0], [0.75, 4.5]]
+    assert len(rec["fit"]["residuals"]) == 2 and len(rec["fit"]["covariance"]) == 3
+    assert [(s["couplings"], s["h"]) for s in rec["summary"]] == [
+        ("configured", 1.0), ("configured", 0.75), ("fitted", 1.0), ("fitted", 0.75)]
+    assert "residuals / tol at h=0.75 kappa_max=4.5" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("edit,message", [
+    (("resolutions = [0, 1]", "resolutions = [0, 1]\nresolution = 0"), r"not both"),
+    (("resolutions = [0, 1]", "resolutions = [0, -2]"), r"must not repeat"),
+    (("resolutions = [0, 1]", "resolutions = []"), r"non-empty list of indices"),
+    (("resolutions = [0, 1]", "resolutions = 1"), r"non-empty list of indices"),
+    (("resolutions = [0, 1]", "resolutions = [0, 2]"), r"must index the \[resolution\] lists"),
+])
+def test_bad_joint_fit_config(tmp_path, edit, message):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(TINY_JOINT_CFG.replace(*edit))
+    with pytest.raises(InvalidParameterError, match=message):
+        StringConfig.from_toml(cfg)
 
 
 @pytest.mark.parametrize("edit,message", [
