@@ -8,10 +8,12 @@ observables are predictions), and write one row per (resolution, max_links) to
 and GeV), the counterterm, sizes, wall time and peak memory, plus a plot and a JSON record of
 the configuration and versions.
 
-The couplings of the terms that need two or more links (link potential, plaquette) are not
-calibrated yet; the configuration states the values used (default zero: only the
-Lagrangian-fixed two-link emission and pair Coulomb terms act). "Errors" are the change
-between the two finest resolutions of the ladder, not a fit.
+The couplings of the terms that need two or more links (link potential, plaquette) come from
+the configuration's ``[links]``: zero in ``runs/b_meson_links.toml`` (only the Lagrangian-fixed
+two-link emission and pair Coulomb terms act), the transverse-string fit
+(:func:`lfqcd.transverse_string.fit_link_couplings`) in ``runs/b_meson_links_fitted.toml``. The
+femtoworm couplings (G, mu, m, t_F, t_NF) are not recalibrated with links. "Errors" are the
+change between the two finest resolutions of the ladder, not a fit.
 
 Usage: ``lfqcd run runs/b_meson_links.toml --out DIR`` (a run configuration whose
 ``[truncation] max_links`` is a list is this study), or

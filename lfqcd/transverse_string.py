@@ -45,6 +45,7 @@ from lfqcd import __version__, outdir
 from lfqcd import links as lk
 from lfqcd import operators as ops
 from lfqcd.basis import DEFAULT_MEMORY_LIMIT, ChainBasis, static_string_basis, string_sectors
+from lfqcd.calibration.lightlight import sigma_L
 from lfqcd.eigen import solve
 from lfqcd.errors import InvalidParameterError
 from lfqcd.hamiltonian import PieceSum
@@ -58,11 +59,6 @@ LINK_PARAMS: dict[str, tuple[str, ...]] = {
     "lam_S": ("lam_S",), "lam_P": ("lam_P",), "lam_B": ("lam_B",), "beta": ("plaq", "plaq_staple"),
 }
 CONDITIONS = ("sigma_T", "linearity", "rot_11", "rot_21")
-
-
-def sigma_L(G: float) -> float:
-    """Longitudinal string tension ``pi G / 2`` (docs/physics.md (H18), lattice units)."""
-    return 0.5 * math.pi * G
 
 
 # ----------------------------------------------------------------------------------------------
