@@ -50,7 +50,9 @@ MATCHING: dict[str, tuple[float, str]] = {
 #: observables with a frame (rotational-invariance) comparison: DY key -> longitudinal key
 FRAME_PAIRS = {"rho2": "rho2_longitudinal"}
 
-NOT_ESTIMATED = "not yet estimated (at most one link: femtoworm truncation)"
+NOT_ESTIMATED = ("not yet estimated (at most one link: femtoworm truncation; the links-convergence "
+                 "study, runs/b_meson_links*.toml, moves f_B by ~65 % from one to two links at "
+                 "the one-link calibration: not a controlled error before recalibrating with links)")
 
 
 def calibration_errors(
