@@ -225,7 +225,7 @@ def get_preset(name: str) -> Preset:
     """A named preset; the error lists the available names."""
     try:
         return PRESETS[name]
-    except KeyError:
+    except (KeyError, TypeError):  # TypeError: not a name at all (e.g. a list from a config)
         raise InvalidParameterError(
             f"unknown coupling preset {name!r}; available: {', '.join(sorted(PRESETS))}"
         ) from None

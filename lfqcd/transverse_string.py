@@ -433,8 +433,8 @@ class StringConfig:
 
         try:
             get_preset(preset)
-        except Exception as exc:  # noqa: BLE001 - any lookup failure is a config error here
-            raise bad(f"unknown coupling preset {preset!r} ({exc})") from None
+        except InvalidParameterError as exc:
+            raise bad(str(exc)) from None
         res = data.get("resolution", {})
         hs, ks = res.get("h"), res.get("kappa_max")
         if not isinstance(hs, list) or not isinstance(ks, list) or len(hs) != len(ks) or not hs:

@@ -414,6 +414,7 @@ def test_bad_joint_fit_config(tmp_path, edit, message):
     (("[[1, 0], [2, 0], [3, 0], [1, 1], [2, 1]]", "[[1, 0, 3]]"), r"list of \[R_x, R_y\] pairs"),
     (("resolution = 0", "resolution = 4"), r"must index the \[resolution\] lists"),
     (("preset = \"calibrated\"", "preset = \"nope\""), r"unknown coupling preset 'nope'"),
+    (("preset = \"calibrated\"", "preset = [1]"), r"unknown coupling preset \[1\]; available"),
     (("kappa_max = [6.0]", "kappa_max = [4000.0]"), r"8-bit momentum field"),
     (("enabled = true", "enabled = true\nfree = [\"lam_Q\"]"), r"free must be a non-empty list"),
 ])
