@@ -182,10 +182,13 @@ def build_csr(row_fn: Any, dim: int, args: tuple, dtype: Any = np.float64,
     Both give the same matrix, bit for bit.
     ``block``: a :class:`lfqcd.symmetry.JzBlock` of the basis (``dim`` states): return the
     ``block.dim x block.dim`` complex matrix ``V^H O V`` built directly (module docstring);
-    ``dtype`` stays the kernel's own. The block passes are serial.
+    ``dtype`` stays the kernel's own. The block passes are serial (a block has a quarter of
+    the full rows; ``parallel=True`` with a block is refused rather than ignored).
     """
     buf = max_row if max_row is not None else max(dim, 1)
     if block is not None:
+        if parallel:
+            raise ValueError("block-direct assembly has serial passes only (parallel=True)")
         return _build_block(row_fn, dim, args, dtype, buf, block)
     if parallel is None:
         parallel = dim >= PARALLEL_MIN_ROWS and numba.get_num_threads() > 1

@@ -121,6 +121,10 @@ def test_block_must_belong_to_the_basis():
     other = jz_block(get_basis("static-N5-2link-spin"), 0.5)
     with pytest.raises(ValueError, match=r"block of a \d+-state basis used on \d+ states"):
         ops.coulomb(basis, other)
+    block = jz_block(basis, 0.5)
+    with pytest.raises(ValueError, match=r"serial passes only"):
+        build_csr(ops._diag_row, basis.dim, (np.ones(basis.dim),), np.float64, 1,
+                  parallel=True, block=block)
     with pytest.raises(ValueError, match=r"projected pieces need the isometry"):
         PieceSum({"a": sp.identity(3, format="csr")}, projected=True)
 
