@@ -21,8 +21,9 @@ quark's cell ``n`` (pieces ``m0_sq`` and ``m0_log``), otherwise a constant tuned
 resolution (:mod:`heavy_meson.renormalization`); ``m`` is the sector-1 kinetic mass.
 
 A :class:`HeavyLightModel` builds the basis and every coupling-free piece once per
-:class:`Resolution` (and projects them once onto the requested ``j_z`` block); each coupling
-point then costs only a sparse sum and an eigensolve.
+:class:`Resolution`, directly in the requested ``j_z`` block (the full-basis pieces are formed
+only for ``jz=None`` or when asked for); each coupling point then costs only a sparse sum and
+an eigensolve.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from lfqcd.eigen import EigResult, solve
 from lfqcd.errors import BasisTooLargeError, InvalidParameterError, ResultFileError
 from lfqcd.hamiltonian import PieceSum
 from lfqcd.links import MULTI_LINK_PIECES, LinkCouplings, multi_link_pieces
-from lfqcd.symmetry import jz_isometry
+from lfqcd.symmetry import JzBlock, jz_block
 
 #: piece name -> coupling that multiplies it (squared where the operator is quadratic)
 PIECES = ("kinetic", "m0_sq", "m0_log", "m_sq", "mu_sq", "G", "t_F", "t_NF", "w_FF", "w_NN", "w_FN")
@@ -86,8 +87,15 @@ class Resolution:
         return dataclasses.asdict(self)
 
 
-def estimate_nnz(n_grid: int, max_links: int = 1, link_cut: int | None = None) -> int:
-    """Nonzeros of all pieces on the full basis (dominated by the link swap)."""
+def estimate_nnz(n_grid: int, max_links: int = 1, link_cut: int | None = None,
+                 block: bool = False) -> int:
+    """Nonzeros of all pieces on the full basis (dominated by the link swap), or with
+    ``block=True`` of the pieces built directly in one ``j_z`` block.
+
+    A block row is the row of its orbit's representative with the columns merged per orbit, so
+    it has at most as many entries as that full row; every chain with a link lies in an orbit
+    of 4 states (the rotation turns its first link), so sectors ``n >= 1`` contribute a quarter
+    of their full count, and sector 0 (orbits of one state) is kept whole (an upper bound)."""
     if max_links == 0:
         return 2 * n_grid * (n_grid + 3)
     if max_links == 1:
@@ -97,6 +105,8 @@ def estimate_nnz(n_grid: int, max_links: int = 1, link_cut: int | None = None) -
         nnz = 0
         for T in range(2, n_grid + 1):
             nnz += 8 * (T - 1) * (3 * 8 * (T - 1) + n_grid + T + 8)
+        if block:
+            nnz //= 4
         nnz += 2 * n_grid * (2 * n_grid)
         return nnz
     # per sector-n row, with T = 2 (N + 1)/(n + 2) the mean momentum (in grid units) of two
@@ -113,17 +123,30 @@ def estimate_nnz(n_grid: int, max_links: int = 1, link_cut: int | None = None) -
         per_row = (n_grid + 2) + n * T + 16 + (12 * T if n >= 1 else 0)
         if n >= 2:
             per_row += (n - 1) * 3 * T + 2 * (6 + 2 * (n - 1) + 2)
-        nnz += int(static_sector_size(n_grid, n, True, link_cut) * per_row)
+        rows = static_sector_size(n_grid, n, True, link_cut)
+        nnz += int(rows * per_row / (4 if block and n >= 1 else 1))
     return nnz
 
 
 def check_memory(resolution: Resolution, memory_limit: int = DEFAULT_MEMORY_LIMIT,
-                 max_links: int = 1, link_cut: int | None = None) -> int:
-    """Estimate the bytes needed for the basis and all pieces; refuse above ``memory_limit``."""
+                 max_links: int = 1, link_cut: int | None = None, block: bool = True) -> int:
+    """Estimate the bytes needed for the basis and all pieces; refuse above ``memory_limit``.
+
+    ``block=True`` (a model in a ``j_z`` block, as every run uses): the pieces are built
+    directly in the block (:meth:`HeavyLightModel.build_pieces`); ``False``: on the full basis.
+    """
     n = resolution.n_grid
     dim = sum(static_sector_size(n, k, True, link_cut) for k in range(max_links + 1))
-    nnz = estimate_nnz(n, max_links, link_cut)
-    est = 96 * dim + 2 * 24 * nnz  # pieces (complex, 24 B/nnz) + their block copies
+    nnz = estimate_nnz(n, max_links, link_cut, block=block)
+    if block:
+        # block pieces stored complex (16 B + int32 index = 20 B/nnz); one piece at a time
+        # passes through the int64/complex assembly buffers (24 B per entry before merging),
+        # and PieceSum's real-gauge check copies the pieces into their union pattern: measured
+        # 52 B per real block nonzero at peak (2 and 3 links), so 64 B per estimated nonzero
+        # bounds it without leaning on the overestimate of the count (docs/physics_links.md 8)
+        est = 96 * dim + 64 * nnz
+    else:
+        est = 96 * dim + 2 * 24 * nnz  # pieces (complex, 24 B/nnz) + their block copies
     if est > memory_limit:
         raise BasisTooLargeError(
             f"resolution h = {resolution.h}, kappa_max = {resolution.kappa_max} "
@@ -198,7 +221,7 @@ class HeavyLightModel:
             )
         self.link_couplings = LinkCouplings() if link_couplings is None else link_couplings
         link_cut = None if link_kappa_max is None else round(link_kappa_max / resolution.h)
-        check_memory(resolution, memory_limit, max_links, link_cut)
+        check_memory(resolution, memory_limit, max_links, link_cut, block=jz is not None)
         t0 = time.perf_counter()
         self.resolution = resolution
         self.jz = jz
@@ -218,8 +241,7 @@ class HeavyLightModel:
             except ResultFileError:
                 cache.unlink()  # corrupt or truncated: rebuild below
         if not hasattr(self, "pieces"):
-            iso = None if jz is None else jz_isometry(self.basis, jz)
-            self.pieces = PieceSum(self.full_pieces(), iso)
+            self.pieces = self._piece_sum(jz)
             if cache is not None:
                 self.pieces.save(cache)
         self.build_s = time.perf_counter() - t0
@@ -232,43 +254,62 @@ class HeavyLightModel:
         return (f"femtoworm_h{r.h:.6g}_kmax{r.kappa_max:.6g}_links{self.max_links}_jz{self.jz}"
                 f"{ct}_v{__version__}.npz")  # coupling free: link couplings do not enter
 
+    def _piece_sum(self, jz: float | None) -> PieceSum:
+        """The pieces of block ``jz``: projected from the full pieces when those are already
+        built, else assembled directly in the block (the full-basis matrices never formed);
+        ``jz = None``: the full pieces themselves."""
+        if jz is None:
+            return PieceSum(self.full_pieces())
+        block = jz_block(self.basis, jz)
+        if self._full_pieces is not None:
+            return PieceSum(self._full_pieces, block.isometry)
+        return PieceSum(self.build_pieces(block), block.isometry, projected=True)
+
+    def build_pieces(self, block: JzBlock | None = None) -> dict:
+        """Build every coupling-free piece: on the full basis, or directly in ``block``."""
+        b = self.basis
+        top = max(self.max_links, 1)  # the last sector: no emission, no counterterm
+        cut = top if self.counterterm_sectors == "emitting" else 1
+        inv = 1.0 / b.kappa_quark()
+        pieces = {
+            "kinetic": ops.light_momentum(b, block),  # docs/physics.md (H2): kappa_tot
+            # C.3 + K: the counterterm on sectors n < cut, the renormalised m^2 above
+            "m0_sq": ops.diagonal(b, np.where(b.nlinks < cut, inv, 0.0), block),
+            "m0_log": sum((ops.cell_log_mass(b, "quark", sector=n, block=block)
+                           for n in range(cut)),
+                          start=ops.diagonal(b, np.zeros(b.dim), block)).tocsr(),  # (R2)
+            "m_sq": ops.diagonal(b, np.where(b.nlinks >= cut, inv, 0.0), block),  # C.3
+            "mu_sq": ops.inverse_momentum(b, "links", block=block),  # C.3 link mass
+            "G": ops.coulomb(b, block),  # docs/physics.md (H4)-(H8) (static source, Qbar-L, L-q)
+            "t_F": ops.link_emission(b, helicity_flip=True, block=block),  # C.4
+            "t_NF": ops.link_emission(b, helicity_flip=False, block=block),  # C.4
+            "w_FF": ops.link_swap(b, "FF", block),  # C.5a
+            "w_NN": ops.link_swap(b, "NN", block),  # C.5a
+            "w_FN": ops.link_swap(b, "FN", block),  # C.5a
+        }
+        if self.max_links >= 2:  # issue 11, docs/physics_links.md
+            pieces.update(multi_link_pieces(b, block))
+        return pieces
+
     def full_pieces(self) -> dict:
-        """The coupling-free pieces on the full basis (built on first use)."""
+        """The coupling-free pieces on the full basis (built on first use; a model in a
+        ``j_z`` block builds its pieces directly there and forms these only when asked)."""
         if self._full_pieces is None:
-            b = self.basis
-            top = max(self.max_links, 1)  # the last sector: no emission, no counterterm
-            cut = top if self.counterterm_sectors == "emitting" else 1
-            inv = 1.0 / b.kappa_quark()
-            self._full_pieces = {
-                "kinetic": ops.light_momentum(b),  # docs/physics.md (H2): kappa_tot
-                # C.3 + K: the counterterm on sectors n < cut, the renormalised m^2 above
-                "m0_sq": ops.diagonal(b, np.where(b.nlinks < cut, inv, 0.0)),
-                "m0_log": sum((ops.cell_log_mass(b, "quark", sector=n) for n in range(cut)),
-                              start=ops.diagonal(b, np.zeros(b.dim))).tocsr(),  # (R2)
-                "m_sq": ops.diagonal(b, np.where(b.nlinks >= cut, inv, 0.0)),  # C.3
-                "mu_sq": ops.inverse_momentum(b, "links"),  # C.3 link mass
-                "G": ops.coulomb(b),  # docs/physics.md (H4)-(H8) (static source, Qbar-L, L-q)
-                "t_F": ops.link_emission(b, helicity_flip=True),  # C.4
-                "t_NF": ops.link_emission(b, helicity_flip=False),  # C.4
-                "w_FF": ops.link_swap(b, "FF"),  # C.5a
-                "w_NN": ops.link_swap(b, "NN"),  # C.5a
-                "w_FN": ops.link_swap(b, "FN"),  # C.5a
-            }
-            if self.max_links >= 2:  # issue 11, docs/physics_links.md
-                self._full_pieces.update(multi_link_pieces(b))
+            self._full_pieces = self.build_pieces()
         return self._full_pieces
 
     def with_jz(self, jz: float | None) -> HeavyLightModel:
-        """The same resolution in another ``j_z`` block, sharing the basis and the pieces."""
+        """The same resolution in another ``j_z`` block, sharing the basis (and the full
+        pieces, projected, when they exist; otherwise the block's pieces are built directly)."""
         other = object.__new__(HeavyLightModel)
         other.resolution, other.jz, other.basis = self.resolution, jz, self.basis
         other.max_links = self.max_links
         other.link_couplings = self.link_couplings
         other.counterterm_sectors = self.counterterm_sectors
-        other._full_pieces = self.full_pieces()
+        other._full_pieces = self._full_pieces
         t0 = time.perf_counter()
-        other.pieces = PieceSum(other._full_pieces,
-                                None if jz is None else jz_isometry(self.basis, jz))
+        other.pieces = other._piece_sum(jz)
+        self._full_pieces = other._full_pieces  # built for jz = None: share them back
         other.build_s = time.perf_counter() - t0
         return other
 

@@ -14,6 +14,13 @@ With ``parallel=True`` (automatic for large blocks) every pass is a numba ``pran
 each writes only its own CSR segment, so the result is identical, bit for bit, to the serial
 passes and for any thread count (``NUMBA_NUM_THREADS``). Compiling the parallel drivers for a
 row kernel takes about a minute per process (vs ~20 s serial), so small blocks stay serial.
+
+With ``block`` (a :class:`lfqcd.symmetry.JzBlock`) the matrix is assembled directly in the
+``j_z`` block, ``V^H O V``, without forming the full-basis matrix: block row ``b`` is the full
+row of the orbit representative ``r_b`` (the unchanged row kernel, into scratch buffers of the
+kernel's own dtype), each column ``t`` mapped to its block column ``index[t]`` (dropped when
+its orbit has none) and weighted by ``factor[t] * inv_norm[b]`` (``O`` must commute with the
+rotation, as every piece does); then the same sort/merge. The output is complex.
 """
 
 from __future__ import annotations
@@ -75,6 +82,45 @@ def _sort_merge(indptr, indices, data, new_indptr):  # pragma: no cover - numba
     return out
 
 
+@numba.njit
+def _count_block(row_fn, reps, index, args, cols, vals):  # pragma: no cover - numba
+    """Entries of each block row: the representative's row, columns without a block dropped."""
+    nb = reps.shape[0]
+    counts = np.zeros(nb + 1, dtype=np.int64)
+    for b in range(nb):
+        n = row_fn(reps[b], args, cols, vals)
+        m = 0
+        for k in range(n):
+            if index[cols[k]] >= 0:
+                m += 1
+        counts[b + 1] = m
+    return counts
+
+
+@numba.njit
+def _block_row(row_fn, b, reps, index, factor, inv_norm, args, cols, vals, indices, data,
+               pos):  # pragma: no cover - numba
+    """Write block row ``b`` from position ``pos``: mapped columns, weighted values."""
+    n = row_fn(reps[b], args, cols, vals)
+    s = inv_norm[b]
+    for k in range(n):
+        t = cols[k]
+        c = index[t]
+        if c >= 0:
+            indices[pos] = c
+            data[pos] = vals[k] * factor[t] * s
+            pos += 1
+    return pos
+
+
+@numba.njit
+def _fill_block(row_fn, reps, index, factor, inv_norm, args, cols, vals, indptr, indices,
+                data):  # pragma: no cover - numba
+    for b in range(reps.shape[0]):
+        _block_row(row_fn, b, reps, index, factor, inv_norm, args, cols, vals, indices, data,
+                   indptr[b])
+
+
 def kernels_compiled() -> bool:
     """True once the assembly loops have been compiled in this process (first use: ~10 s)."""
     return bool(_count.signatures)
@@ -126,15 +172,24 @@ PARALLEL_MIN_ROWS = 200_000
 
 
 def build_csr(row_fn: Any, dim: int, args: tuple, dtype: Any = np.float64,
-              max_row: int | None = None, parallel: bool | None = None) -> sp.csr_matrix:
+              max_row: int | None = None, parallel: bool | None = None,
+              block: Any = None) -> sp.csr_matrix:
     """Assemble the ``dim x dim`` CSR matrix whose rows the numba kernel ``row_fn`` generates.
 
     ``max_row`` bounds the entries one row may emit before merging (default ``dim``: safe).
     ``parallel``: numba ``prange`` passes (True), the serial passes (False), or automatic
     (None: parallel from :data:`PARALLEL_MIN_ROWS` rows with more than one numba thread).
     Both give the same matrix, bit for bit.
+    ``block``: a :class:`lfqcd.symmetry.JzBlock` of the basis (``dim`` states): return the
+    ``block.dim x block.dim`` complex matrix ``V^H O V`` built directly (module docstring);
+    ``dtype`` stays the kernel's own. The block passes are serial (a block has a quarter of
+    the full rows; ``parallel=True`` with a block is refused rather than ignored).
     """
     buf = max_row if max_row is not None else max(dim, 1)
+    if block is not None:
+        if parallel:
+            raise ValueError("block-direct assembly has serial passes only (parallel=True)")
+        return _build_block(row_fn, dim, args, dtype, buf, block)
     if parallel is None:
         parallel = dim >= PARALLEL_MIN_ROWS and numba.get_num_threads() > 1
     if not parallel:
@@ -168,3 +223,29 @@ def build_csr(row_fn: Any, dim: int, args: tuple, dtype: Any = np.float64,
     new_data = np.empty(kept, dtype=dtype)
     _compact(indptr, indices, data, new_indptr, new_indices, new_data)
     return sp.csr_matrix((new_data, new_indices, new_indptr.astype(idx_dtype)), shape=(dim, dim))
+
+
+def _build_block(row_fn: Any, dim: int, args: tuple, dtype: Any, buf: int,
+                 block: Any) -> sp.csr_matrix:
+    """:func:`build_csr` in a j_z block: serial count/fill over the representatives, merge."""
+    if block.full_dim != dim:
+        raise ValueError(f"block of a {block.full_dim}-state basis used on {dim} states")
+    nb = block.dim
+    cols = np.empty(buf, dtype=np.int64)
+    vals = np.empty(buf, dtype=dtype)
+    counts = _count_block(row_fn, block.reps, block.index, args, cols, vals)
+    indptr = np.cumsum(counts)
+    nnz = int(indptr[-1])
+    indices = np.empty(nnz, dtype=np.int64)
+    data = np.empty(nnz, dtype=np.complex128)
+    _fill_block(row_fn, block.reps, block.index, block.factor, block.inv_norm, args, cols, vals,
+                indptr, indices, data)
+    new_indptr = np.empty_like(indptr)
+    kept = _sort_merge(indptr, indices, data, new_indptr)
+    del cols, vals
+    idx_dtype = np.int32 if nb < 2**31 and kept < 2**31 else np.int64
+    out = sp.csr_matrix(
+        (data[:kept].copy(), indices[:kept].astype(idx_dtype), new_indptr.astype(idx_dtype)),
+        shape=(nb, nb),
+    )
+    return out

@@ -30,26 +30,39 @@ class PieceSum:
         If a diagonal re-phasing of the block basis makes every piece real (:func:`real_gauge`),
         it is applied to ``V`` and the pieces are stored real: real symmetric Lanczos is about
         twice as fast as the complex Hermitian route and needs half the memory.
+    projected : the pieces are already in the block of ``isometry`` (built there directly,
+        :func:`lfqcd.assembly.build_csr` with a ``block``): stored as given, the isometry kept
+        for :meth:`lift`; the real gauge is applied the same way.
     """
 
-    def __init__(self, pieces: Mapping[str, sp.spmatrix], isometry: sp.spmatrix | None = None):
+    def __init__(self, pieces: Mapping[str, sp.spmatrix], isometry: sp.spmatrix | None = None,
+                 projected: bool = False):
         if not pieces:
             raise ValueError("PieceSum needs at least one piece")
         shapes = {p.shape for p in pieces.values()}
         if len(shapes) != 1:
             raise ValueError(f"pieces have different shapes: {shapes}")
+        if projected and isometry is None:
+            raise ValueError("projected pieces need the isometry of their block")
         self.isometry = None if isometry is None else sp.csr_matrix(isometry)
         if self.isometry is not None:
             V = self.isometry
-            VH = V.conj().T.tocsr()
-            pieces = {k: (VH @ p @ V).tocsr() for k, p in pieces.items()}
+            if projected:
+                if V.shape[1] != next(iter(shapes))[0]:
+                    raise ValueError(f"pieces of shape {shapes} are not in the block of an "
+                                     f"isometry of shape {V.shape}")
+                pieces = dict(pieces)
+            else:
+                VH = V.conj().T.tocsr()
+                pieces = {k: (VH @ p @ V).tocsr() for k, p in pieces.items()}
             gauge = real_gauge(pieces)
             if gauge is not None:  # re-phase the block basis: every piece becomes real
                 D = sp.diags(gauge)
                 self.isometry = (V @ D).tocsr()
                 pieces = {k: (D.conj() @ p @ D).real.tocsr() for k, p in pieces.items()}
         dtype = np.result_type(*(p.dtype for p in pieces.values()))
-        self.pieces: dict[str, sp.csr_matrix] = {k: p.astype(dtype).tocsr() for k, p in pieces.items()}
+        self.pieces: dict[str, sp.csr_matrix] = {
+            k: p.astype(dtype, copy=False).tocsr() for k, p in pieces.items()}
         for p in self.pieces.values():
             p.sort_indices()
         self.dim = next(iter(self.pieces.values())).shape[0]

@@ -30,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numba
 import numpy as np
@@ -40,6 +40,9 @@ from lfqcd.assembly import build_csr
 from lfqcd.basis import MAX_LINKS, ChainBasis, find_state, pack_key
 from lfqcd.errors import InvalidParameterError
 from lfqcd.operators import _chain_units, _pack_units, _swap_amp
+
+if TYPE_CHECKING:
+    from lfqcd.symmetry import JzBlock
 
 #: relative orientation of two consecutive path directions (d_i, d_{i+1})
 STRAIGHT, PERPENDICULAR, BACKTRACKING = 0, 1, 2
@@ -147,7 +150,8 @@ def _e2_row(i, args, cols, vals):  # pragma: no cover - numba
     return n
 
 
-def two_link_emission(basis: ChainBasis, which: str) -> sp.csr_matrix:
+def two_link_emission(basis: ChainBasis, which: str, block: JzBlock | None = None
+                      ) -> sp.csr_matrix:
     r"""Instantaneous two-link emission/absorption by the quark (coefficient ``w_FF/NN/FN``).
 
     .. math::
@@ -163,7 +167,8 @@ def two_link_emission(basis: ChainBasis, which: str) -> sp.csr_matrix:
                          f"{sorted(EMISSION_TERMS)}")
     n = basis.n_cut
     args = _args(basis, quark=True) + (EMISSION_TERMS[which],)
-    return build_csr(_e2_row, basis.dim, args, np.complex128, max_row=32 * n * n + 64)
+    return build_csr(_e2_row, basis.dim, args, np.complex128, max_row=32 * n * n + 64,
+                     block=block)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -257,7 +262,8 @@ def _staple_row(i, args, cols, vals):  # pragma: no cover - numba
     return n
 
 
-def link_potential(basis: ChainBasis, orientation: str) -> sp.csr_matrix:
+def link_potential(basis: ChainBasis, orientation: str, block: JzBlock | None = None
+                   ) -> sp.csr_matrix:
     r"""Quartic potential of two consecutive links meeting at a site (coefficient ``lambda_X``).
 
     .. math::
@@ -272,10 +278,11 @@ def link_potential(basis: ChainBasis, orientation: str) -> sp.csr_matrix:
                          f"{sorted(POTENTIAL_CLASSES)}")
     args = _args(basis) + (POTENTIAL_CLASSES[orientation],)
     return build_csr(_potential_row, basis.dim, args, np.float64,
-                     max_row=MAX_LINKS * (basis.n_cut + 2))
+                     max_row=MAX_LINKS * (basis.n_cut + 2), block=block)
 
 
-def plaquette(basis: ChainBasis, staple: bool = False) -> sp.csr_matrix:
+def plaquette(basis: ChainBasis, staple: bool = False, block: JzBlock | None = None
+              ) -> sp.csr_matrix:
     r"""Transverse plaquette ``-beta Tr(M_r M_s M_r^+ M_s^+)`` (coefficient ``beta``).
 
     ``staple=False``: corner flip ``(r, s) -> (s, r)`` of two consecutive perpendicular links
@@ -286,9 +293,9 @@ def plaquette(basis: ChainBasis, staple: bool = False) -> sp.csr_matrix:
     n = basis.n_cut
     if staple:
         return build_csr(_staple_row, basis.dim, _args(basis) + (-2,), np.float64,
-                         max_row=MAX_LINKS + 2 * n * n + 8)
+                         max_row=MAX_LINKS + 2 * n * n + 8, block=block)
     return build_csr(_potential_row, basis.dim, _args(basis) + (-1,), np.float64,
-                     max_row=MAX_LINKS * (n + 2))
+                     max_row=MAX_LINKS * (n + 2), block=block)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -328,7 +335,7 @@ def _coul_s_row(i, args, cols, vals):  # pragma: no cover - numba
     return n
 
 
-def pair_annihilation(basis: ChainBasis) -> sp.csr_matrix:
+def pair_annihilation(basis: ChainBasis, block: JzBlock | None = None) -> sp.csr_matrix:
     r"""s-channel: a backtracking pair annihilates into a longitudinal gluon and is re-created
     at the same site in any direction (coefficient ``G``, link number unchanged).
 
@@ -339,7 +346,7 @@ def pair_annihilation(basis: ChainBasis) -> sp.csr_matrix:
     (docs/physics_links.md 2a); grid factor ``h``.
     """
     return build_csr(_coul_s_row, basis.dim, _args(basis), np.float64,
-                     max_row=4 * MAX_LINKS * (basis.n_cut + 2))
+                     max_row=4 * MAX_LINKS * (basis.n_cut + 2), block=block)
 
 
 @numba.njit(cache=True)
@@ -444,7 +451,7 @@ def _coul_pair_row(i, args, cols, vals):  # pragma: no cover - numba
     return n
 
 
-def pair_absorption(basis: ChainBasis) -> sp.csr_matrix:
+def pair_absorption(basis: ChainBasis, block: JzBlock | None = None) -> sp.csr_matrix:
     r"""A backtracking pair annihilates into a longitudinal gluon that the colour-adjacent
     parton (left or right neighbour of the pair along the chain) absorbs, and the reverse
     (coefficient ``G``; link number changes by 2).
@@ -460,19 +467,20 @@ def pair_absorption(basis: ChainBasis) -> sp.csr_matrix:
     """
     n = basis.n_cut
     return build_csr(_coul_pair_row, basis.dim, _args(basis), np.float64,
-                     max_row=2 * MAX_LINKS + 8 * (MAX_LINKS + 1) * n * n + 8)
+                     max_row=2 * MAX_LINKS + 8 * (MAX_LINKS + 1) * n * n + 8, block=block)
 
 
-def _link_chain_pieces(basis: ChainBasis) -> dict[str, sp.csr_matrix]:
+def _link_chain_pieces(basis: ChainBasis, block: JzBlock | None = None
+                       ) -> dict[str, sp.csr_matrix]:
     """The pieces that act on the links alone (potential, plaquette, backtracking-pair Coulomb)."""
     return {
-        "lam_S": link_potential(basis, "S"),
-        "lam_P": link_potential(basis, "P"),
-        "lam_B": link_potential(basis, "B"),
-        "plaq": plaquette(basis),
-        "plaq_staple": plaquette(basis, staple=True),
-        "coul_s": pair_annihilation(basis),
-        "coul_pair": pair_absorption(basis),
+        "lam_S": link_potential(basis, "S", block),
+        "lam_P": link_potential(basis, "P", block),
+        "lam_B": link_potential(basis, "B", block),
+        "plaq": plaquette(basis, block=block),
+        "plaq_staple": plaquette(basis, staple=True, block=block),
+        "coul_s": pair_annihilation(basis, block),
+        "coul_pair": pair_absorption(basis, block),
     }
 
 
@@ -485,13 +493,15 @@ def string_pieces(basis: ChainBasis) -> dict[str, sp.csr_matrix]:
     return _link_chain_pieces(basis)
 
 
-def multi_link_pieces(basis: ChainBasis) -> dict[str, sp.csr_matrix]:
-    """Every n >= 2-link piece by name (empty pieces on a basis with fewer than 2 links)."""
+def multi_link_pieces(basis: ChainBasis, block: JzBlock | None = None
+                      ) -> dict[str, sp.csr_matrix]:
+    """Every n >= 2-link piece by name (empty pieces on a basis with fewer than 2 links);
+    ``block``: built directly in that j_z block (:func:`lfqcd.operators.diagonal`)."""
     return {
-        "e2_FF": two_link_emission(basis, "FF"),
-        "e2_NN": two_link_emission(basis, "NN"),
-        "e2_FN": two_link_emission(basis, "FN"),
-        **_link_chain_pieces(basis),
+        "e2_FF": two_link_emission(basis, "FF", block),
+        "e2_NN": two_link_emission(basis, "NN", block),
+        "e2_FN": two_link_emission(basis, "FN", block),
+        **_link_chain_pieces(basis, block),
     }
 
 

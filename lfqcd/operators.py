@@ -23,12 +23,17 @@ of static pairs in the fermion fields, ``MAX_LINKS = 5``).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numba
 import numpy as np
 import scipy.sparse as sp
 
 from lfqcd.assembly import build_csr
 from lfqcd.basis import MAX_LINKS, ChainBasis, find_state, pack_key
+
+if TYPE_CHECKING:  # symmetry imports this module (rotation_c4)
+    from lfqcd.symmetry import JzBlock
 
 # ----------------------------------------------------------------------------------------------
 # shared numba helpers
@@ -77,20 +82,26 @@ def _diag_row(i, args, cols, vals):  # pragma: no cover - numba
     return 1
 
 
-def diagonal(basis: ChainBasis, values: np.ndarray) -> sp.csr_matrix:
-    """Diagonal operator with the given per-state values (through the one assembly path)."""
+def diagonal(basis: ChainBasis, values: np.ndarray, block: JzBlock | None = None
+             ) -> sp.csr_matrix:
+    """Diagonal operator with the given per-state values (through the one assembly path).
+
+    ``block`` (here and in every piece below): a :class:`lfqcd.symmetry.JzBlock` of ``basis``;
+    the piece is then built directly in that ``j_z`` block, ``V^H O V`` (complex), never on the
+    full basis (:func:`lfqcd.assembly.build_csr`)."""
     values = np.ascontiguousarray(values, dtype=np.float64)
     if values.shape != (basis.dim,):
         raise ValueError(f"need {basis.dim} diagonal values, got shape {values.shape}")
-    return build_csr(_diag_row, basis.dim, (values,), np.float64, max_row=1)
+    return build_csr(_diag_row, basis.dim, (values,), np.float64, max_row=1, block=block)
 
 
-def light_momentum(basis: ChainBasis) -> sp.csr_matrix:
+def light_momentum(basis: ChainBasis, block: JzBlock | None = None) -> sp.csr_matrix:
     r"""``kappa_tot``: the static-source recoil term of the heavy-light operator (docs/physics.md (H2))."""
-    return diagonal(basis, basis.kappa_light_total())
+    return diagonal(basis, basis.kappa_light_total(), block)
 
 
-def inverse_momentum(basis: ChainBasis, parton: str, sector: int | None = None) -> sp.csr_matrix:
+def inverse_momentum(basis: ChainBasis, parton: str, sector: int | None = None,
+                     block: JzBlock | None = None) -> sp.csr_matrix:
     r"""Kinetic-mass piece ``1/k`` of one parton type (docs/physics.md (H3)): multiply by ``m^2`` or
     ``mu^2``. ``parton`` is ``"quark"``, ``"antiquark"`` or ``"links"`` (sum over all links);
     ``sector`` restricts it to one link number (sector-dependent kinetic masses, docs/physics.md section 6).
@@ -109,10 +120,11 @@ def inverse_momentum(basis: ChainBasis, parton: str, sector: int | None = None) 
         raise ValueError(f"unknown parton {parton!r}; use quark, antiquark or links")
     if sector is not None:
         vals = np.where(basis.nlinks == sector, vals, 0.0)
-    return diagonal(basis, vals)
+    return diagonal(basis, vals, block)
 
 
-def cell_log_mass(basis: ChainBasis, parton: str, sector: int) -> sp.csr_matrix:
+def cell_log_mass(basis: ChainBasis, parton: str, sector: int,
+                  block: JzBlock | None = None) -> sp.csr_matrix:
     r"""Log part of the renormalised kinetic mass, ``ln(p / delta p) / p`` (docs/physics.md (R4)).
 
     ``p = (n - 1/2) delta p`` is the quark's (``parton="quark"``) or dynamic antiquark's
@@ -132,7 +144,7 @@ def cell_log_mass(basis: ChainBasis, parton: str, sector: int) -> sp.csr_matrix:
         raise ValueError(f"unknown parton {parton!r}; use quark or antiquark")
     vals = np.where((basis.nlinks == sector) & (n > 0),
                     np.log(np.maximum(n, 1) - 0.5) / np.where(p > 0, p, 1.0), 0.0)
-    return diagonal(basis, vals)
+    return diagonal(basis, vals, block)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -240,7 +252,7 @@ def _max_row(basis: ChainBasis) -> int:
     return (basis.max_links + 2) * 8 * (basis.n_cut + 2)
 
 
-def coulomb(basis: ChainBasis) -> sp.csr_matrix:
+def coulomb(basis: ChainBasis, block: JzBlock | None = None) -> sp.csr_matrix:
     r"""Instantaneous longitudinal-gluon exchange between every colour-adjacent pair (coefficient G).
 
     .. math::
@@ -252,7 +264,8 @@ def coulomb(basis: ChainBasis) -> sp.csr_matrix:
     range ``(0, inf)``); it equals the (H6) cell sums, including the excluded link zero-mode
     sliver ``(0, h/2)``, and extends the static-source tail to infinity exactly.
     """
-    return build_csr(_coulomb_row, basis.dim, _geometry(basis), np.float64, _max_row(basis))
+    return build_csr(_coulomb_row, basis.dim, _geometry(basis), np.float64, _max_row(basis),
+                     block=block)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -317,7 +330,8 @@ def _vertex_row(i, args, cols, vals):  # pragma: no cover - numba
     return n
 
 
-def link_emission(basis: ChainBasis, helicity_flip: bool) -> sp.csr_matrix:
+def link_emission(basis: ChainBasis, helicity_flip: bool, block: JzBlock | None = None
+                  ) -> sp.csr_matrix:
     r"""Single-link emission/absorption by the quark (coefficient ``t_F`` or ``t_NF``).
 
     .. math::
@@ -329,7 +343,7 @@ def link_emission(basis: ChainBasis, helicity_flip: bool) -> sp.csr_matrix:
     new link is appended to the path. Hermitian by construction (both directions emitted).
     """
     args = _geometry(basis) + (basis.max_links, 2 if basis.spin else 1, bool(helicity_flip))
-    return build_csr(_vertex_row, basis.dim, args, np.complex128, _max_row(basis))
+    return build_csr(_vertex_row, basis.dim, args, np.complex128, _max_row(basis), block=block)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -386,7 +400,7 @@ def _swap_row(i, args, cols, vals):  # pragma: no cover - numba
 SWAP_TERMS = {"FF": 0, "NN": 1, "FN": 2}
 
 
-def link_swap(basis: ChainBasis, which: str) -> sp.csr_matrix:
+def link_swap(basis: ChainBasis, which: str, block: JzBlock | None = None) -> sp.csr_matrix:
     r"""Instantaneous link swap at the quark (coefficient ``w_FF``, ``w_NN`` or ``w_FN``).
 
     .. math::
@@ -398,7 +412,7 @@ def link_swap(basis: ChainBasis, which: str) -> sp.csr_matrix:
     if which not in SWAP_TERMS:
         raise ValueError(f"unknown link-swap term {which!r}; use one of {sorted(SWAP_TERMS)}")
     args = _geometry(basis) + (2 if basis.spin else 1, SWAP_TERMS[which])
-    return build_csr(_swap_row, basis.dim, args, np.complex128, _max_row(basis))
+    return build_csr(_swap_row, basis.dim, args, np.complex128, _max_row(basis), block=block)
 
 
 # ----------------------------------------------------------------------------------------------

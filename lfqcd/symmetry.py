@@ -11,6 +11,8 @@ Formally equivalent to diagonalising the full ``H`` and keeping the eigenvectors
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -43,12 +45,39 @@ def jz_projector(basis: ChainBasis, jz: float) -> sp.csr_matrix:
     return P
 
 
-def jz_isometry(basis: ChainBasis, jz: float) -> sp.csr_matrix:
-    """Orthonormal basis (columns) of the ``j_z = jz`` block, one column per rotation orbit.
+@dataclasses.dataclass(frozen=True, eq=False)
+class JzBlock:
+    """The ``j_z = jz`` block of a basis, in the form the block-direct assembly needs.
 
-    Each orbit is represented by its lowest state index; the column is ``P_j`` applied to that
-    state, normalised (orbits whose projection vanishes contribute no column).
+    Column ``b`` of the isometry ``V`` is ``P_j e_{r_b} / n_b`` (``r_b = reps[b]`` the lowest
+    state index of its rotation orbit, ``n_b = ||P_j e_{r_b}||``; orbits whose projection
+    vanishes have no column). Every full state ``t`` lies in one orbit, so ``V`` has at most one
+    nonzero per row: ``V[t, index[t]] = factor[t]`` (``index[t] = -1``, ``factor[t] = 0`` when
+    the orbit has no column). For a rotation-invariant Hermitian ``O`` this gives
+    ``(V^H O V)[b, b'] = inv_norm[b] * sum_t O[r_b, t] factor[t]`` over the ``t`` with
+    ``index[t] = b'`` (``P_j`` Hermitian, idempotent and commuting with ``O``): the representative
+    row only, its columns mapped to blocks and weighted (:func:`lfqcd.assembly.build_csr`).
     """
+
+    jz: float
+    reps: np.ndarray  # (n_block,) int64: representative (lowest) state of each column's orbit
+    index: np.ndarray  # (n_full,) int64: block column of each state's orbit, -1 if none
+    factor: np.ndarray  # (n_full,) complex128: V[t, index[t]] (0 where index is -1)
+    inv_norm: np.ndarray  # (n_block,) float64: 1 / n_b
+    isometry: sp.csr_matrix  # V, (n_full, n_block)
+
+    @property
+    def dim(self) -> int:
+        return int(self.reps.shape[0])
+
+    @property
+    def full_dim(self) -> int:
+        return int(self.index.shape[0])
+
+
+def jz_block(basis: ChainBasis, jz: float) -> JzBlock:
+    """The :class:`JzBlock` of ``j_z = jz``: one column per rotation orbit whose projection does
+    not vanish, represented by its lowest state index, normalised."""
     P = jz_projector(basis, jz).tocsc()
     R = rotation_c4(basis).tocsr()
     image = R.indices[R.indptr[:-1]]  # R is a phase-permutation: one entry per row
@@ -63,5 +92,31 @@ def jz_isometry(basis: ChainBasis, jz: float) -> sp.csr_matrix:
     keep = norms > 1e-10
     if not np.any(keep):
         raise InvalidParameterError(f"the j_z = {jz} block of this basis is empty")
-    V = cols[:, np.flatnonzero(keep)] @ sp.diags(1.0 / norms[keep])
-    return sp.csr_matrix(V)
+    V = sp.csr_matrix(cols[:, np.flatnonzero(keep)] @ sp.diags(1.0 / norms[keep]))
+    V.sort_indices()
+    reps = reps[keep].astype(np.int64)
+    nnz_row = np.diff(V.indptr)
+    if nnz_row.max(initial=0) > 1:  # orbits are disjoint: never more than one column per row
+        raise AssertionError("j_z isometry with two nonzeros in a row")
+    rows = np.repeat(np.arange(basis.dim), nnz_row)
+    index = np.full(basis.dim, -1, dtype=np.int64)
+    index[rows] = V.indices
+    factor = np.zeros(basis.dim, dtype=np.complex128)
+    factor[rows] = V.data
+    # every state of a kept orbit must carry its column (P e_r vanishes on none of its states)
+    orbit_col = np.full(basis.dim, -1, dtype=np.int64)
+    orbit_col[reps] = np.arange(reps.shape[0])
+    if not np.array_equal(index, orbit_col[rep]):
+        raise AssertionError("j_z isometry columns do not match the rotation orbits")
+    return JzBlock(jz=float(jz), reps=reps, index=index, factor=factor,
+                   inv_norm=1.0 / norms[keep], isometry=V)
+
+
+def jz_isometry(basis: ChainBasis, jz: float) -> sp.csr_matrix:
+    """Orthonormal basis (columns) of the ``j_z = jz`` block, one column per rotation orbit.
+
+    Each orbit is represented by its lowest state index; the column is ``P_j`` applied to that
+    state, normalised (orbits whose projection vanishes contribute no column). The isometry of
+    :func:`jz_block`.
+    """
+    return jz_block(basis, jz).isometry
