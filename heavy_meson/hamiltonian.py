@@ -261,9 +261,13 @@ class HeavyLightModel:
         if jz is None:
             return PieceSum(self.full_pieces())
         block = jz_block(self.basis, jz)
+        # from two links on no diagonal re-phasing makes the block real (docs/physics_links.md
+        # section 7, tested in tests/test_links_model.py): skip the search there
+        real = self.max_links < 2
         if self._full_pieces is not None:
-            return PieceSum(self._full_pieces, block.isometry)
-        return PieceSum(self.build_pieces(block), block.isometry, projected=True)
+            return PieceSum(self._full_pieces, block.isometry, try_real_gauge=real)
+        return PieceSum(self.build_pieces(block), block.isometry, projected=True,
+                        try_real_gauge=real)
 
     def build_pieces(self, block: JzBlock | None = None) -> dict:
         """Build every coupling-free piece: on the full basis, or directly in ``block``."""

@@ -33,10 +33,12 @@ class PieceSum:
     projected : the pieces are already in the block of ``isometry`` (built there directly,
         :func:`lfqcd.assembly.build_csr` with a ``block``): stored as given, the isometry kept
         for :meth:`lift`; the real gauge is applied the same way.
+    try_real_gauge : look for the real gauge at all (False where it is known not to exist, e.g.
+        heavy-light blocks with two or more links: the search is then pure cost).
     """
 
     def __init__(self, pieces: Mapping[str, sp.spmatrix], isometry: sp.spmatrix | None = None,
-                 projected: bool = False):
+                 projected: bool = False, try_real_gauge: bool = True):
         if not pieces:
             raise ValueError("PieceSum needs at least one piece")
         shapes = {p.shape for p in pieces.values()}
@@ -55,7 +57,7 @@ class PieceSum:
             else:
                 VH = V.conj().T.tocsr()
                 pieces = {k: (VH @ p @ V).tocsr() for k, p in pieces.items()}
-            gauge = real_gauge(pieces)
+            gauge = real_gauge(pieces) if try_real_gauge else None
             if gauge is not None:  # re-phase the block basis: every piece becomes real
                 D = sp.diags(gauge)
                 self.isometry = (V @ D).tocsr()
