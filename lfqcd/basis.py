@@ -432,14 +432,21 @@ def static_pair_basis(
     if not isinstance(n_links, int | np.integer) or not 1 <= n_links <= MAX_LINKS:
         raise InvalidParameterError(f"a static pair needs 1..{MAX_LINKS} links, got {n_links}")
     n_cut = _pair_grid(h, kappa_max, int(n_links))
-    comps = _composition_array(n_cut, n_links, exact=False)
+    _check_memory(4**n_links * math.comb(n_cut, n_links), memory_limit)
     paths = np.array(list(itertools.product(range(4), repeat=n_links)), dtype=np.int64)
-    _check_memory(paths.shape[0] * comps.shape[0], memory_limit)
+    return _build("static_pair", h, n_cut, n_links, False, _pair_rows(n_cut, paths))
+
+
+def _pair_rows(n_cut: int, paths: np.ndarray) -> np.ndarray:
+    """Rows (``_rows`` layout) of link-only chains: every path of ``paths`` (shape
+    ``(n_paths, n)``) with every link-momentum composition ``sum(a) <= n_cut``."""
+    n = paths.shape[1]
+    comps = _composition_array(n_cut, n, exact=False)
     rows = np.zeros((paths.shape[0], comps.shape[0], 5 + 2 * MAX_LINKS), dtype=np.int64)
-    rows[..., 0] = n_links
-    rows[..., 5 : 5 + n_links] = paths[:, None, :]
-    rows[..., 5 + MAX_LINKS : 5 + MAX_LINKS + n_links] = comps[None, :, :]
-    return _build("static_pair", h, n_cut, n_links, False, rows.reshape(-1, 5 + 2 * MAX_LINKS))
+    rows[..., 0] = n
+    rows[..., 5 : 5 + n] = paths[:, None, :]
+    rows[..., 5 + MAX_LINKS : 5 + MAX_LINKS + n] = comps[None, :, :]
+    return rows.reshape(-1, 5 + 2 * MAX_LINKS)
 
 
 #: unit steps of the direction codes 0..3 (+x, +y, -x, -y)
@@ -518,12 +525,7 @@ def static_string_basis(
         paths = np.array(list(itertools.product(range(4), repeat=n)), dtype=np.int64)
         ends = STEPS[paths].sum(axis=1)
         paths = paths[(ends[:, 0] == separation[0]) & (ends[:, 1] == separation[1])]
-        comps = _composition_array(n_cut, n, exact=False)
-        rows = np.zeros((paths.shape[0], comps.shape[0], 5 + 2 * MAX_LINKS), dtype=np.int64)
-        rows[..., 0] = n
-        rows[..., 5 : 5 + n] = paths[:, None, :]
-        rows[..., 5 + MAX_LINKS : 5 + MAX_LINKS + n] = comps[None, :, :]
-        blocks.append(rows.reshape(-1, 5 + 2 * MAX_LINKS))
+        blocks.append(_pair_rows(n_cut, paths))
     return _build("static_pair", h, n_cut, sectors[-1], False, np.concatenate(blocks),
                   separation=separation)
 
