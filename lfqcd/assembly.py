@@ -205,13 +205,7 @@ def build_csr(row_fn: Any, dim: int, args: tuple, dtype: Any = np.float64,
     data = np.empty(nnz, dtype=dtype)
     if not parallel:
         _fill(row_fn, dim, args, indptr, indices, data)
-        new_indptr = np.empty_like(indptr)
-        kept = _sort_merge(indptr, indices, data, new_indptr)
-        idx_dtype = np.int32 if dim < 2**31 and kept < 2**31 else np.int64
-        return sp.csr_matrix(
-            (data[:kept].copy(), indices[:kept].astype(idx_dtype), new_indptr.astype(idx_dtype)),
-            shape=(dim, dim),
-        )
+        return _merged_csr(indptr, indices, data)
     _fill_par(row_fn, dim, args, indptr, indices, data)
     kept_rows = np.zeros(dim, dtype=np.int64)
     _sort_merge_rows(indptr, indices, data, kept_rows)
@@ -225,12 +219,23 @@ def build_csr(row_fn: Any, dim: int, args: tuple, dtype: Any = np.float64,
     return sp.csr_matrix((new_data, new_indices, new_indptr.astype(idx_dtype)), shape=(dim, dim))
 
 
+def _merged_csr(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray) -> sp.csr_matrix:
+    """The square CSR matrix of filled rows after the serial sort/merge (duplicates summed)."""
+    n = indptr.shape[0] - 1
+    new_indptr = np.empty_like(indptr)
+    kept = _sort_merge(indptr, indices, data, new_indptr)
+    idx_dtype = np.int32 if n < 2**31 and kept < 2**31 else np.int64
+    return sp.csr_matrix(
+        (data[:kept].copy(), indices[:kept].astype(idx_dtype), new_indptr.astype(idx_dtype)),
+        shape=(n, n),
+    )
+
+
 def _build_block(row_fn: Any, dim: int, args: tuple, dtype: Any, buf: int,
                  block: Any) -> sp.csr_matrix:
     """:func:`build_csr` in a j_z block: serial count/fill over the representatives, merge."""
     if block.full_dim != dim:
         raise ValueError(f"block of a {block.full_dim}-state basis used on {dim} states")
-    nb = block.dim
     cols = np.empty(buf, dtype=np.int64)
     vals = np.empty(buf, dtype=dtype)
     counts = _count_block(row_fn, block.reps, block.index, args, cols, vals)
@@ -240,12 +245,4 @@ def _build_block(row_fn: Any, dim: int, args: tuple, dtype: Any, buf: int,
     data = np.empty(nnz, dtype=np.complex128)
     _fill_block(row_fn, block.reps, block.index, block.factor, block.inv_norm, args, cols, vals,
                 indptr, indices, data)
-    new_indptr = np.empty_like(indptr)
-    kept = _sort_merge(indptr, indices, data, new_indptr)
-    del cols, vals
-    idx_dtype = np.int32 if nb < 2**31 and kept < 2**31 else np.int64
-    out = sp.csr_matrix(
-        (data[:kept].copy(), indices[:kept].astype(idx_dtype), new_indptr.astype(idx_dtype)),
-        shape=(nb, nb),
-    )
-    return out
+    return _merged_csr(indptr, indices, data)
