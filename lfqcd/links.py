@@ -39,7 +39,7 @@ import scipy.sparse as sp
 from lfqcd.assembly import build_csr
 from lfqcd.basis import MAX_LINKS, ChainBasis, find_state, pack_key
 from lfqcd.errors import InvalidParameterError
-from lfqcd.operators import _chain_units, _pack_units, _swap_amp
+from lfqcd.operators import _chain_units, _pack_units, _swap_amp, static_slot
 
 if TYPE_CHECKING:
     from lfqcd.symmetry import JzBlock
@@ -387,8 +387,7 @@ def _coul_pair_row(i, args, cols, vals):  # pragma: no cover - numba
                 dt[q - 2] = dirs[i, q]
             ut[nt + 1] = u[nl + 1]
             jt = j if side == 0 else j - 2  # the absorbing parton's slot in t
-            # a static source (left end; right end too for a static pair) absorbs the momentum
-            static_j = (jt == 0 and static >= 1) or (jt == nt + 1 and static == 2)
+            static_j = static_slot(jt, nt, static)  # a static source absorbs the momentum
             if static_j:
                 fac = 1.0
             else:
@@ -408,7 +407,7 @@ def _coul_pair_row(i, args, cols, vals):  # pragma: no cover - numba
         for q in range(nl + 1):
             for side in range(2):
                 j = q if side == 0 else q + 1  # donor slot in i
-                static_j = (j == 0 and static >= 1) or (j == nl + 1 and static == 2)
+                static_j = static_slot(j, nl, static)
                 if static_j:
                     avail = 2 * n_cut  # bounded by the cutoff through find_state
                 else:

@@ -165,6 +165,14 @@ def _chain_units(i, nlinks, lmom, qmom, amom, static):  # pragma: no cover - num
 
 
 @numba.njit(cache=True)
+def static_slot(j, nl, static):  # pragma: no cover - numba
+    """True when chain slot ``j`` (0 = antiquark end, ``nl + 1`` = quark end; the layout of
+    :func:`_chain_units`) is a static source: the left end of a static chain, both ends of a
+    static pair."""
+    return (j == 0 and static >= 1) or (j == nl + 1 and static == 2)
+
+
+@numba.njit(cache=True)
 def _coulomb_row(i, args, cols, vals):  # pragma: no cover - numba
     keys, nlinks, dirs, lmom, qmom, amom, hq, hqb, h, n_cut, static = args
     nl = nlinks[i]
@@ -176,8 +184,8 @@ def _coulomb_row(i, args, cols, vals):  # pragma: no cover - numba
         left, right = p, p + 1
         left_link = 1 <= left <= nl
         right_link = 1 <= right <= nl
-        left_static = p == 0 and static >= 1
-        right_static = p == nl and static == 2
+        left_static = static_slot(left, nl, static)
+        right_static = static_slot(right, nl, static)
         # the parton whose grid carries the cell kernel: a link if there is one, else the right end
         if left_static:
             v = right
