@@ -263,20 +263,18 @@ class LinkFit:
 
 def _conditions(levels: Mapping[tuple[int, int], StringLevel], G: float
                 ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
-    """The four conditions (lattice units) and their derivatives by every link coupling."""
-    V = {s: lv.V for s, lv in levels.items()}
-    fit = axis_fit(V)
-    rot = rotational_deviations(V, fit)
-    cond = {"sigma_T": fit["sigma_T"] - sigma_L(G), "linearity": fit["linearity"],
-            "rot_11": rot["rot_11"], "rot_21": rot["rot_21"]}
-    der: dict[str, dict[str, float]] = {}
-    for p in LINK_PARAMS:
-        d = {s: lv.dV[p] for s, lv in levels.items()}
-        dslope = 0.5 * (d[(3, 0)] - d[(1, 0)])
-        dint = (d[(1, 0)] + d[(2, 0)] + d[(3, 0)]) / 3.0 - 2.0 * dslope
-        der[p] = {"sigma_T": dslope, "linearity": d[(3, 0)] - 2 * d[(2, 0)] + d[(1, 0)],
-                  "rot_11": d[(1, 1)] - dint - dslope * math.sqrt(2.0),
-                  "rot_21": d[(2, 1)] - dint - dslope * math.sqrt(5.0)}
+    """The four conditions (lattice units) and their derivatives by every link coupling.
+
+    Every condition is linear in the ``V(R)`` (:func:`axis_fit`, :func:`rotational_deviations`),
+    so its derivative is the same function of the ``dV/dc`` (Hellmann-Feynman)."""
+    def of(values: Mapping[tuple[int, int], float]) -> dict[str, float]:
+        fit = axis_fit(values)
+        return {"sigma_T": fit["sigma_T"], "linearity": fit["linearity"],
+                **rotational_deviations(values, fit)}
+
+    cond = of({s: lv.V for s, lv in levels.items()})
+    cond["sigma_T"] -= sigma_L(G)
+    der = {p: of({s: lv.dV[p] for s, lv in levels.items()}) for p in LINK_PARAMS}
     return cond, der
 
 
@@ -581,7 +579,7 @@ def run(config: StringConfig, out_dir: Path) -> dict[str, Any]:
         "seeds": {"eigensolver_start_vector": config.seed},
         "units": "V, sigma in lattice units (1/a, 1/a^2) unless the name ends in _GeV/_GeV2",
         "summary": summaries,
-        "rows": [{k: v for k, v in r.items()} for r in rows],
+        "rows": rows,
         "fit": None if fit is None else {
             **fit.to_dict(),
             "wall_s": fit_s,

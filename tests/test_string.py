@@ -242,6 +242,27 @@ def test_hellmann_feynman_derivatives():
         assert lev.dV[p] == pytest.approx((up - dn) / (2 * eps), rel=1e-5, abs=1e-8), p
 
 
+def test_condition_jacobian_equals_finite_differences():
+    """The fit's Jacobian (the conditions applied to dV/dc) against central differences of the
+    conditions themselves: the fit's stationarity checks use the same Jacobian and could not
+    catch a wrong one."""
+    from lfqcd.transverse_string import SEPARATIONS, _conditions
+
+    strings = tiny_strings(1.0, 6.0)
+
+    def conditions(lc: LinkCouplings) -> tuple[dict, dict]:
+        return _conditions({s: strings[s].solve(PRESET.G, PRESET.mu, lc) for s in SEPARATIONS},
+                           PRESET.G)
+
+    _, der = conditions(SOME_LINKS)
+    eps = 1e-5
+    for p in LINK_PARAMS:
+        up, _ = conditions(_shift(SOME_LINKS, p, eps))
+        dn, _ = conditions(_shift(SOME_LINKS, p, -eps))
+        for c, v in der[p].items():
+            assert v == pytest.approx((up[c] - dn[c]) / (2 * eps), rel=1e-5, abs=1e-8), (p, c)
+
+
 def _shift(lc: LinkCouplings, name: str, d: float) -> LinkCouplings:
     import dataclasses
 
