@@ -412,38 +412,30 @@ def test_cli_joint_fit(tmp_path, capsys):
     assert "residuals / tol at h=0.75 kappa_max=4.5" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("edit,message", [
-    (("resolutions = [0, 1]", "resolutions = [0, 1]\nresolution = 0"), r"not both"),
-    (("resolutions = [0, 1]", "resolutions = [0, -2]"), r"must not repeat"),
-    (("resolutions = [0, 1]", "resolutions = []"), r"non-empty list of indices"),
-    (("resolutions = [0, 1]", "resolutions = 1"), r"non-empty list of indices"),
-    (("resolutions = [0, 1]", "resolutions = [0, 2]"), r"must index the \[resolution\] lists"),
+@pytest.mark.parametrize("base,edit,message", [
+    ("tiny", ("[fit]", "[fitt]"), r"unknown section\(s\) \['fitt'\]"),
+    ("tiny", ("h = [1.0]", "h = [1.0, 0.5]"), r"equal-length non-empty lists"),
+    ("tiny", ("h = [1.0]", "h = [-1.0]"), r"positive numbers"),
+    ("tiny", ("extra_links = 2", "extra_links = 3"), r"extra_links must be an even integer"),
+    ("tiny", ("[[1, 0], [2, 0], [3, 0], [1, 1], [2, 1]]", "[[1, 0], [2, 0]]"), r"needs every separation"),
+    ("tiny", ("[[1, 0], [2, 0], [3, 0], [1, 1], [2, 1]]", "[[1, 0, 3]]"), r"list of \[R_x, R_y\] pairs"),
+    ("tiny", ("resolution = 0", "resolution = 4"), r"must index the \[resolution\] lists"),
+    ("tiny", ("preset = \"calibrated\"", "preset = \"nope\""), r"unknown coupling preset 'nope'"),
+    ("tiny", ("preset = \"calibrated\"", "preset = [1]"), r"unknown coupling preset \[1\]; available"),
+    ("tiny", ("kappa_max = [6.0]", "kappa_max = [4000.0]"), r"8-bit momentum field"),
+    ("tiny", ("enabled = true", "enabled = true\nfree = [\"lam_Q\"]"), r"free must be a non-empty list"),
+    ("joint", ("resolutions = [0, 1]", "resolutions = [0, 1]\nresolution = 0"), r"not both"),
+    ("joint", ("resolutions = [0, 1]", "resolutions = [0, -2]"), r"must not repeat"),
+    ("joint", ("resolutions = [0, 1]", "resolutions = []"), r"non-empty list of indices"),
+    ("joint", ("resolutions = [0, 1]", "resolutions = 1"), r"non-empty list of indices"),
+    ("joint", ("resolutions = [0, 1]", "resolutions = [0, 2]"),
+     r"must index the \[resolution\] lists"),
 ])
-def test_bad_joint_fit_config(tmp_path, edit, message):
-    cfg = tmp_path / "bad.toml"
-    cfg.write_text(TINY_JOINT_CFG.replace(*edit))
-    with pytest.raises(InvalidParameterError, match=message):
-        StringConfig.from_toml(cfg)
-
-
-@pytest.mark.parametrize("edit,message", [
-    (("[fit]", "[fitt]"), r"unknown section\(s\) \['fitt'\]"),
-    (("h = [1.0]", "h = [1.0, 0.5]"), r"equal-length non-empty lists"),
-    (("h = [1.0]", "h = [-1.0]"), r"positive numbers"),
-    (("extra_links = 2", "extra_links = 3"), r"extra_links must be an even integer"),
-    (("[[1, 0], [2, 0], [3, 0], [1, 1], [2, 1]]", "[[1, 0], [2, 0]]"), r"needs every separation"),
-    (("[[1, 0], [2, 0], [3, 0], [1, 1], [2, 1]]", "[[1, 0, 3]]"), r"list of \[R_x, R_y\] pairs"),
-    (("resolution = 0", "resolution = 4"), r"must index the \[resolution\] lists"),
-    (("preset = \"calibrated\"", "preset = \"nope\""), r"unknown coupling preset 'nope'"),
-    (("preset = \"calibrated\"", "preset = [1]"), r"unknown coupling preset \[1\]; available"),
-    (("kappa_max = [6.0]", "kappa_max = [4000.0]"), r"8-bit momentum field"),
-    (("enabled = true", "enabled = true\nfree = [\"lam_Q\"]"), r"free must be a non-empty list"),
-])
-def test_bad_config_is_one_clear_line(tmp_path, capsys, edit, message):
+def test_bad_config_is_one_clear_line(tmp_path, capsys, base, edit, message):
     from lfqcd.cli import main
 
     cfg = tmp_path / "bad.toml"
-    cfg.write_text(TINY_CFG.replace(*edit))
+    cfg.write_text({"tiny": TINY_CFG, "joint": TINY_JOINT_CFG}[base].replace(*edit))
     with pytest.raises(InvalidParameterError, match=message):
         StringConfig.from_toml(cfg)
     assert main(["string", str(cfg), "--out", str(tmp_path / "o")]) == 2
