@@ -499,6 +499,18 @@ def _check_separation(separation: Any, extra_links: Any) -> tuple[tuple[int, int
     return (int(rx), int(ry)), int(extra_links)
 
 
+def check_string_basis(h: float, kappa_max: float, separation: tuple[int, int],
+                       extra_links: int = 2, memory_limit: int = DEFAULT_MEMORY_LIMIT
+                       ) -> tuple[tuple[int, int], tuple[int, ...], int]:
+    """Validate the parameters of :func:`static_string_basis` and its memory estimate without
+    building anything; returns ``(separation, link numbers, N)``."""
+    separation, extra_links = _check_separation(separation, extra_links)
+    sectors = string_sectors(separation, extra_links)
+    n_cut = _pair_grid(h, kappa_max, sectors[-1])
+    _check_memory(sum(string_sector_size(n_cut, n, separation) for n in sectors), memory_limit)
+    return separation, sectors, n_cut
+
+
 def static_string_basis(
     h: float,
     kappa_max: float,
@@ -515,11 +527,8 @@ def static_string_basis(
     sizes are :func:`string_sector_size`; the memory estimate is checked before anything is
     built (:class:`~lfqcd.errors.BasisTooLargeError`).
     """
-    separation, extra_links = _check_separation(separation, extra_links)
-    sectors = string_sectors(separation, extra_links)
-    n_cut = _pair_grid(h, kappa_max, sectors[-1])
-    dim = sum(string_sector_size(n_cut, n, separation) for n in sectors)
-    _check_memory(dim, memory_limit)
+    separation, sectors, n_cut = check_string_basis(h, kappa_max, separation, extra_links,
+                                                    memory_limit)
     blocks = []
     for n in sectors:
         paths = np.array(list(itertools.product(range(4), repeat=n)), dtype=np.int64)

@@ -492,17 +492,14 @@ class StringConfig:
                   fit_resolutions=tuple(idxs), fit_free=tuple(free), fit_tolerance=float(tol),
                   memory_limit_gb=float(mem), seed=seed)
         # validate every basis parameter (and the memory limit) without building anything
-        from lfqcd.basis import _check_memory, _check_separation, _pair_grid, string_sector_size
+        from lfqcd.basis import check_string_basis
 
         for s in separations:
-            try:
-                sep, ex = _check_separation(s, extra)
-                for h, k in cfg.resolutions:
-                    n_cut = _pair_grid(h, k, string_sectors(sep, ex)[-1])
-                    _check_memory(sum(string_sector_size(n_cut, n, sep)
-                                      for n in string_sectors(sep, ex)), cfg.memory_limit)
-            except InvalidParameterError as exc:
-                raise bad(str(exc)) from None
+            for h, k in cfg.resolutions:
+                try:
+                    check_string_basis(h, k, s, extra, cfg.memory_limit)
+                except InvalidParameterError as exc:
+                    raise bad(str(exc)) from None
         return cfg
 
     @property
