@@ -31,10 +31,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from lfqcd import __version__
 from lfqcd import operators as ops
@@ -43,9 +45,9 @@ from lfqcd.basis import DEFAULT_MEMORY_LIMIT, ChainBasis, static_basis, static_s
 from lfqcd.couplings import Couplings
 from lfqcd.eigen import EigResult, solve
 from lfqcd.errors import BasisTooLargeError, InvalidParameterError, ResultFileError
-from lfqcd.hamiltonian import PieceSum
-from lfqcd.links import MULTI_LINK_PIECES, LinkCouplings, multi_link_pieces
-from lfqcd.symmetry import JzBlock, jz_block
+from lfqcd.hamiltonian import PieceSum, to_real_basis
+from lfqcd.links import MULTI_LINK_PIECES, LinkCouplings, iter_multi_link_pieces
+from lfqcd.symmetry import JzBlock, jz_block, real_block_basis
 
 #: piece name -> coupling that multiplies it (squared where the operator is quadratic)
 PIECES = ("kinetic", "m0_sq", "m0_log", "m_sq", "mu_sq", "G", "t_F", "t_NF", "w_FF", "w_NN", "w_FN")
@@ -139,12 +141,13 @@ def check_memory(resolution: Resolution, memory_limit: int = DEFAULT_MEMORY_LIMI
     dim = sum(static_sector_size(n, k, True, link_cut) for k in range(max_links + 1))
     nnz = estimate_nnz(n, max_links, link_cut, block=block)
     if block:
-        # block pieces stored complex (16 B + int32 index = 20 B/nnz); one piece at a time
-        # passes through the int64/complex assembly buffers (24 B per entry before merging),
-        # and PieceSum's real-gauge check copies the pieces into their union pattern: measured
-        # 52 B per real block nonzero at peak (2 and 3 links), so 64 B per estimated nonzero
-        # bounds it without leaning on the overestimate of the count (docs/physics_links.md 8)
-        est = 96 * dim + 64 * nnz
+        # one piece at a time passes through the int64/complex assembly buffers (24 B per entry
+        # before merging) and its transform to the real block basis; the stored pieces are
+        # real (8 B + int32 index, 15-27 % fewer entries). Measured peak: 34-35 B per assembled
+        # (complex) block nonzero at 2 links, h = 0.25 and 0.2 (27-28 B per estimated one), so
+        # 48 B per estimated nonzero bounds it without leaning on the overestimate of the count
+        # (docs/physics_links.md sections 7-8)
+        est = 96 * dim + 48 * nnz
     else:
         est = 96 * dim + 2 * 24 * nnz  # pieces (complex, 24 B/nnz) + their block copies
     if est > memory_limit:
@@ -203,6 +206,9 @@ class HeavyLightModel:
         in all others. The two agree at ``max_links <= 1``.
     link_kappa_max : optional cap on the total link momentum of every chain (a multiple of
         ``h``; see :func:`lfqcd.basis.static_basis`): a stated truncation for 3 links.
+    real_block : store the ``j_z`` block in the basis where it is real
+        (:func:`lfqcd.symmetry.real_block_basis`; default). ``False`` keeps the block as
+        assembled, complex Hermitian (for comparisons: ``benchmarks/real_block.py``).
     """
 
     def __init__(self, resolution: Resolution, jz: float | None = 0.5,
@@ -210,11 +216,12 @@ class HeavyLightModel:
                  cache_dir: str | Path | None = None,
                  link_couplings: LinkCouplings | None = None,
                  counterterm_sectors: str = "emitting",
-                 link_kappa_max: float | None = None) -> None:
+                 link_kappa_max: float | None = None, real_block: bool = True) -> None:
         if counterterm_sectors not in COUNTERTERM_SECTORS:
             raise InvalidParameterError(
                 f"counterterm_sectors={counterterm_sectors!r}; use one of {COUNTERTERM_SECTORS}")
         self.counterterm_sectors = counterterm_sectors
+        self.real_block = bool(real_block)
         if isinstance(max_links, bool) or max_links not in range(MAX_MODEL_LINKS + 1):
             raise InvalidParameterError(
                 f"max_links={max_links!r} is not supported: use 0, 1 (femtoworm), 2 or 3"
@@ -249,6 +256,7 @@ class HeavyLightModel:
     def _cache_name(self) -> str:
         r = self.resolution
         ct = "" if self.counterterm_sectors == "emitting" else f"_ct{self.counterterm_sectors}"
+        ct += "" if self.real_block else "_complex"
         if self.basis.link_cut is not None:
             ct += f"_lcut{self.basis.link_cut}"
         return (f"femtoworm_h{r.h:.6g}_kmax{r.kappa_max:.6g}_links{self.max_links}_jz{self.jz}"
@@ -261,39 +269,49 @@ class HeavyLightModel:
         if jz is None:
             return PieceSum(self.full_pieces())
         block = jz_block(self.basis, jz)
-        # from two links on no diagonal re-phasing makes the block real (docs/physics_links.md
-        # section 7, tested in tests/test_links_model.py): skip the search there
-        real = self.max_links < 2
+        # the basis of A = S K invariant columns makes every block piece real at any number of
+        # links (docs/physics_links.md section 7): real symmetric Lanczos, half the memory
+        if not self.real_block:
+            if self._full_pieces is not None:
+                return PieceSum(self._full_pieces, block.isometry, try_real_gauge=False)
+            return PieceSum(self.build_pieces(block), block.isometry, projected=True,
+                            try_real_gauge=False)
+        T = real_block_basis(self.basis, block)
         if self._full_pieces is not None:
-            return PieceSum(self._full_pieces, block.isometry, try_real_gauge=real)
-        return PieceSum(self.build_pieces(block), block.isometry, projected=True,
-                        try_real_gauge=real)
+            return PieceSum(self._full_pieces, block.isometry, real_basis=T)
+        pieces = self.build_pieces(block, transform=lambda op: to_real_basis(op, T))
+        return PieceSum(pieces, block.isometry @ T, projected=True, try_real_gauge=False)
 
-    def build_pieces(self, block: JzBlock | None = None) -> dict:
-        """Build every coupling-free piece: on the full basis, or directly in ``block``."""
+    def build_pieces(self, block: JzBlock | None = None,
+                     transform: Callable[[sp.spmatrix], sp.spmatrix] | None = None) -> dict:
+        """Build every coupling-free piece: on the full basis, or directly in ``block``;
+        ``transform`` is applied to each piece as soon as it is built (the block's real basis:
+        the complex pieces are then never all held at once)."""
+        if transform is not None:
+            return {k: transform(p) for k, p in self._iter_pieces(block)}
+        return dict(self._iter_pieces(block))
+
+    def _iter_pieces(self, block: JzBlock | None) -> Iterator[tuple[str, sp.spmatrix]]:
         b = self.basis
         top = max(self.max_links, 1)  # the last sector: no emission, no counterterm
         cut = top if self.counterterm_sectors == "emitting" else 1
         inv = 1.0 / b.kappa_quark()
-        pieces = {
-            "kinetic": ops.light_momentum(b, block),  # docs/physics.md (H2): kappa_tot
-            # C.3 + K: the counterterm on sectors n < cut, the renormalised m^2 above
-            "m0_sq": ops.diagonal(b, np.where(b.nlinks < cut, inv, 0.0), block),
-            "m0_log": sum((ops.cell_log_mass(b, "quark", sector=n, block=block)
-                           for n in range(cut)),
-                          start=ops.diagonal(b, np.zeros(b.dim), block)).tocsr(),  # (R2)
-            "m_sq": ops.diagonal(b, np.where(b.nlinks >= cut, inv, 0.0), block),  # C.3
-            "mu_sq": ops.inverse_momentum(b, "links", block=block),  # C.3 link mass
-            "G": ops.coulomb(b, block),  # docs/physics.md (H4)-(H8) (static source, Qbar-L, L-q)
-            "t_F": ops.link_emission(b, helicity_flip=True, block=block),  # C.4
-            "t_NF": ops.link_emission(b, helicity_flip=False, block=block),  # C.4
-            "w_FF": ops.link_swap(b, "FF", block),  # C.5a
-            "w_NN": ops.link_swap(b, "NN", block),  # C.5a
-            "w_FN": ops.link_swap(b, "FN", block),  # C.5a
-        }
+        yield "kinetic", ops.light_momentum(b, block)  # docs/physics.md (H2): kappa_tot
+        # C.3 + K: the counterterm on sectors n < cut, the renormalised m^2 above
+        yield "m0_sq", ops.diagonal(b, np.where(b.nlinks < cut, inv, 0.0), block)
+        yield "m0_log", sum((ops.cell_log_mass(b, "quark", sector=n, block=block)
+                             for n in range(cut)),
+                            start=ops.diagonal(b, np.zeros(b.dim), block)).tocsr()  # (R2)
+        yield "m_sq", ops.diagonal(b, np.where(b.nlinks >= cut, inv, 0.0), block)  # C.3
+        yield "mu_sq", ops.inverse_momentum(b, "links", block=block)  # C.3 link mass
+        yield "G", ops.coulomb(b, block)  # docs/physics.md (H4)-(H8) (static source, Qbar-L, L-q)
+        yield "t_F", ops.link_emission(b, helicity_flip=True, block=block)  # C.4
+        yield "t_NF", ops.link_emission(b, helicity_flip=False, block=block)  # C.4
+        yield "w_FF", ops.link_swap(b, "FF", block)  # C.5a
+        yield "w_NN", ops.link_swap(b, "NN", block)  # C.5a
+        yield "w_FN", ops.link_swap(b, "FN", block)  # C.5a
         if self.max_links >= 2:  # issue 11, docs/physics_links.md
-            pieces.update(multi_link_pieces(b, block))
-        return pieces
+            yield from iter_multi_link_pieces(b, block)
 
     def full_pieces(self) -> dict:
         """The coupling-free pieces on the full basis (built on first use; a model in a
@@ -310,6 +328,7 @@ class HeavyLightModel:
         other.max_links = self.max_links
         other.link_couplings = self.link_couplings
         other.counterterm_sectors = self.counterterm_sectors
+        other.real_block = self.real_block
         other._full_pieces = self._full_pieces
         t0 = time.perf_counter()
         other.pieces = other._piece_sum(jz)

@@ -33,12 +33,16 @@ class PieceSum:
     projected : the pieces are already in the block of ``isometry`` (built there directly,
         :func:`lfqcd.assembly.build_csr` with a ``block``): stored as given, the isometry kept
         for :meth:`lift`; the real gauge is applied the same way.
-    try_real_gauge : look for the real gauge at all (False where it is known not to exist, e.g.
-        heavy-light blocks with two or more links: the search is then pure cost).
+    try_real_gauge : look for the real gauge at all (False where the pieces are already real or
+        ``real_basis`` is given: the search is then pure cost).
+    real_basis : optional unitary ``T`` (block x block) in which every projected piece is real
+        (:func:`lfqcd.symmetry.real_block_basis`); the pieces are stored as
+        :func:`to_real_basis` gives them and the isometry becomes ``V T``.
     """
 
     def __init__(self, pieces: Mapping[str, sp.spmatrix], isometry: sp.spmatrix | None = None,
-                 projected: bool = False, try_real_gauge: bool = True):
+                 projected: bool = False, try_real_gauge: bool = True,
+                 real_basis: sp.spmatrix | None = None):
         if not pieces:
             raise ValueError("PieceSum needs at least one piece")
         shapes = {p.shape for p in pieces.values()}
@@ -57,7 +61,10 @@ class PieceSum:
             else:
                 VH = V.conj().T.tocsr()
                 pieces = {k: (VH @ p @ V).tocsr() for k, p in pieces.items()}
-            gauge = real_gauge(pieces) if try_real_gauge else None
+            if real_basis is not None:
+                self.isometry = (V @ real_basis).tocsr()
+                pieces = {k: to_real_basis(p, real_basis) for k, p in pieces.items()}
+            gauge = real_gauge(pieces) if try_real_gauge and real_basis is None else None
             if gauge is not None:  # re-phase the block basis: every piece becomes real
                 D = sp.diags(gauge)
                 self.isometry = (V @ D).tocsr()
@@ -150,6 +157,21 @@ class PieceSum:
     @property
     def nnz(self) -> int:
         return int(sum(p.nnz for p in self.pieces.values()))
+
+
+def to_real_basis(op: sp.spmatrix, real_basis: sp.spmatrix, tol: float = 1e-10) -> sp.csr_matrix:
+    """``T^H O T`` for a block piece ``O`` and the unitary ``T`` of
+    :func:`lfqcd.symmetry.real_block_basis`, stored real; an imaginary part above ``tol`` (relative
+    to the largest entry) means ``O`` breaks the antiunitary symmetry: AssertionError."""
+    T = sp.csr_matrix(real_basis)
+    out = (T.conj().T @ sp.csr_matrix(op) @ T).tocsr()
+    scale = max(1.0, float(np.abs(out.data).max(initial=0.0)))
+    if np.abs(out.data.imag).max(initial=0.0) > tol * scale:
+        raise AssertionError("a piece is not real in the reflection basis: it breaks S K")
+    real = out.real.tocsr()
+    real.data[np.abs(real.data) <= 1e-15 * scale] = 0.0
+    real.eliminate_zeros()
+    return real
 
 
 def real_gauge(pieces: Mapping[str, sp.spmatrix], tol: float = 1e-12) -> np.ndarray | None:

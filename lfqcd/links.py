@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numba
@@ -469,18 +470,17 @@ def pair_absorption(basis: ChainBasis, block: JzBlock | None = None) -> sp.csr_m
                      max_row=2 * MAX_LINKS + 8 * (MAX_LINKS + 1) * n * n + 8, block=block)
 
 
-def _link_chain_pieces(basis: ChainBasis, block: JzBlock | None = None
-                       ) -> dict[str, sp.csr_matrix]:
-    """The pieces that act on the links alone (potential, plaquette, backtracking-pair Coulomb)."""
-    return {
-        "lam_S": link_potential(basis, "S", block),
-        "lam_P": link_potential(basis, "P", block),
-        "lam_B": link_potential(basis, "B", block),
-        "plaq": plaquette(basis, block=block),
-        "plaq_staple": plaquette(basis, staple=True, block=block),
-        "coul_s": pair_annihilation(basis, block),
-        "coul_pair": pair_absorption(basis, block),
-    }
+def _iter_link_chain_pieces(basis: ChainBasis, block: JzBlock | None = None
+                            ) -> Iterator[tuple[str, sp.csr_matrix]]:
+    """The pieces that act on the links alone (potential, plaquette, backtracking-pair Coulomb),
+    built one at a time."""
+    yield "lam_S", link_potential(basis, "S", block)
+    yield "lam_P", link_potential(basis, "P", block)
+    yield "lam_B", link_potential(basis, "B", block)
+    yield "plaq", plaquette(basis, block=block)
+    yield "plaq_staple", plaquette(basis, staple=True, block=block)
+    yield "coul_s", pair_annihilation(basis, block)
+    yield "coul_pair", pair_absorption(basis, block)
 
 
 def string_pieces(basis: ChainBasis) -> dict[str, sp.csr_matrix]:
@@ -489,19 +489,24 @@ def string_pieces(basis: ChainBasis) -> dict[str, sp.csr_matrix]:
     emission. ``coul_pair`` lets either source absorb or emit the pair's momentum."""
     if basis.kind != "static_pair":
         raise InvalidParameterError("string pieces need a static_pair (two static sources) basis")
-    return _link_chain_pieces(basis)
+    return dict(_iter_link_chain_pieces(basis))
+
+
+def iter_multi_link_pieces(basis: ChainBasis, block: JzBlock | None = None
+                           ) -> Iterator[tuple[str, sp.csr_matrix]]:
+    """``(name, piece)`` for every n >= 2-link piece, built one at a time (a caller that
+    transforms each piece never holds all of them as built)."""
+    yield "e2_FF", two_link_emission(basis, "FF", block)
+    yield "e2_NN", two_link_emission(basis, "NN", block)
+    yield "e2_FN", two_link_emission(basis, "FN", block)
+    yield from _iter_link_chain_pieces(basis, block)
 
 
 def multi_link_pieces(basis: ChainBasis, block: JzBlock | None = None
                       ) -> dict[str, sp.csr_matrix]:
     """Every n >= 2-link piece by name (empty pieces on a basis with fewer than 2 links);
     ``block``: built directly in that j_z block (:func:`lfqcd.operators.diagonal`)."""
-    return {
-        "e2_FF": two_link_emission(basis, "FF", block),
-        "e2_NN": two_link_emission(basis, "NN", block),
-        "e2_FN": two_link_emission(basis, "FN", block),
-        **_link_chain_pieces(basis, block),
-    }
+    return dict(iter_multi_link_pieces(basis, block))
 
 
 #: pieces that change the link number (by 2); the rest conserve it

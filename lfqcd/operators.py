@@ -454,6 +454,31 @@ def rotation_c4(basis: ChainBasis) -> sp.csr_matrix:
     return R_rows.T.tocsr()
 
 
+@numba.njit(cache=True)
+def _reflection_row(i, args, cols, vals):  # pragma: no cover - numba
+    keys, nlinks, dirs, lmom, qmom, amom, hq, hqb, h, n_cut, static = args
+    nl = nlinks[i]
+    d = dirs[i].copy()
+    for j in range(nl):
+        d[j] = (4 - d[j]) % 4  # theta_r -> -theta_r: r = 1 (+y) <-> r = 3 (-y)
+    cols[0] = find_state(keys, pack_key(nl, hq[i], hqb[i], qmom[i], amom[i], d, lmom[i]))
+    vals[0] = 1.0
+    return 1
+
+
+def reflection_y(basis: ChainBasis) -> sp.csr_matrix:
+    """The mirror ``y -> -y`` of every link direction, helicities unchanged: a permutation ``S``.
+
+    ``S K`` (``K`` complex conjugation of the basis coefficients) is antiunitary, squares to 1
+    and commutes with every heavy-light piece (``<h|i gamma^r|h'>`` and the link-swap phases
+    depend on ``exp(+-i theta_r)``, which ``K`` and ``theta_r -> -theta_r`` each conjugate) and
+    with ``R_C4`` up to ``S R^* S = R^{-1}``, so it maps every ``j_z`` block to itself: the basis
+    in which the blocks are real (:func:`lfqcd.symmetry.real_block_basis`, docs/physics_links.md
+    section 7).
+    """
+    return build_csr(_reflection_row, basis.dim, _geometry(basis), np.float64, 1).T.tocsr()
+
+
 # ----------------------------------------------------------------------------------------------
 # charge conjugation and transverse Bloch phases (light-light chains, docs/physics.md (H15)-(H17))
 

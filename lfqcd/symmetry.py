@@ -18,7 +18,7 @@ import scipy.sparse as sp
 
 from lfqcd.basis import ChainBasis
 from lfqcd.errors import InvalidParameterError
-from lfqcd.operators import rotation_c4
+from lfqcd.operators import reflection_y, rotation_c4
 
 
 def jz_projector(basis: ChainBasis, jz: float) -> sp.csr_matrix:
@@ -120,3 +120,38 @@ def jz_isometry(basis: ChainBasis, jz: float) -> sp.csr_matrix:
     :func:`jz_block`.
     """
     return jz_block(basis, jz).isometry
+
+
+def real_block_basis(basis: ChainBasis, block: JzBlock) -> sp.csr_matrix:
+    """The unitary ``T`` (block x block) whose columns are invariant under ``A = S K``.
+
+    ``A`` (:func:`lfqcd.operators.reflection_y` times complex conjugation) maps block column
+    ``v_b`` to ``c_b v_{b'}`` with ``b' = index[S r_b]`` and ``c_b = conj(factor[S r_b]) / n_b``
+    (``P_j S = S P_j^*``, ``P_j e_t = v_{index[t]} conj(factor[t])``). Self-paired columns become
+    ``c_b^{1/2} v_b``, pairs ``(v_b + c_b v_{b'})/sqrt 2`` and ``i (v_b - c_b v_{b'})/sqrt 2``. Every
+    operator that commutes with ``A`` is real in ``V T`` (``<w|O w'> = <A w|A O w'>^* =
+    <w|O w'>^*``): the heavy-light blocks at any number of links, where no diagonal re-phasing
+    suffices (docs/physics_links.md section 7). Raises ``AssertionError`` if the reflection does
+    not act as an antiunitary involution on the block (a basis it is not a symmetry of).
+    """
+    if basis.kind != "static":
+        raise ValueError(f"real_block_basis needs a heavy-light (static) basis, got {basis.kind!r}")
+    image = reflection_y(basis).tocsc().indices  # S e_t = e_{image[t]}: one entry per column
+    t = image[block.reps]
+    partner = block.index[t]
+    if np.any(partner < 0):
+        raise AssertionError("the reflection leaves the j_z block")
+    c = np.conj(block.factor[t]) * block.inv_norm
+    b = np.arange(block.dim)
+    if (not np.array_equal(partner[partner], b) or not np.allclose(np.abs(c), 1.0, atol=1e-10)
+            or not np.allclose(np.conj(c) * c[partner], 1.0, atol=1e-10)):
+        raise AssertionError("the reflection is not an antiunitary involution on the j_z block")
+    alone = partner == b
+    first = partner > b  # the lower column of each pair
+    r2 = 1.0 / np.sqrt(2.0)
+    pb, pp, pc = b[first], partner[first], c[first]
+    rows = np.concatenate([b[alone], pb, pp, pb, pp])
+    cols = np.concatenate([b[alone], pb, pb, pp, pp])  # a pair's two new columns sit at b and b'
+    vals = np.concatenate([np.sqrt(c[alone]), np.full(pb.size, r2), r2 * pc,
+                           np.full(pb.size, 1j * r2), -1j * r2 * pc])
+    return sp.csr_matrix((vals.astype(np.complex128), (rows, cols)), shape=(block.dim, block.dim))

@@ -7,6 +7,7 @@ import functools
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from test_operators import femtoworm_pieces
 
 from heavy_meson import observables as ob
@@ -69,7 +70,8 @@ def test_block_spectra_equal_the_full_spectrum_and_jz_doublets(max_links):
 def test_two_links_enclose_a_phase_no_diagonal_gauge_removes():
     """At 1 link every j_z piece is real after a diagonal re-phasing; at 2 links the flip and
     non-flip hops already enclose the loop phase exp(i(theta_1 - theta_2)) (d_1 perpendicular
-    to d_2), so the block stays complex (complex Hermitian Lanczos) whatever the new terms."""
+    to d_2), so no diagonal re-phasing makes the block real: that takes the reflection basis
+    (next test)."""
     from lfqcd.hamiltonian import real_gauge
     from lfqcd.symmetry import jz_isometry
 
@@ -79,6 +81,46 @@ def test_two_links_enclose_a_phase_no_diagonal_gauge_removes():
         VH = V.conj().T.tocsr()
         block = {k: (VH @ m.full_pieces()[k] @ V).tocsr() for k in ("t_F", "t_NF")}
         assert (real_gauge(block) is not None) == real, L
+
+
+@pytest.mark.parametrize("max_links", [1, 2, 3])
+def test_reflection_basis_makes_every_block_real(max_links):
+    """The columns W = V T of real_block_basis are orthonormal, j_z eigenvectors and invariant
+    under A = S K (S the y-mirror permutation); every piece (link couplings on) is real in them,
+    and the real block has the complex block's spectrum at every j_z."""
+    from lfqcd.symmetry import jz_block, real_block_basis
+
+    m = model(max_links)
+    S = ops.reflection_y(m.basis)
+    R = ops.rotation_c4(m.basis)
+    assert abs(S @ S - sp.identity(m.basis.dim)).max() == 0
+    np.testing.assert_allclose((S @ R.conj() @ S).toarray(), R.conj().T.toarray(), atol=1e-15)
+    full = m.full_pieces()
+    for jz in (0.5, -0.5, 1.5, 2.5):
+        block = jz_block(m.basis, jz)
+        W = (block.isometry @ real_block_basis(m.basis, block)).toarray()
+        np.testing.assert_allclose(W.conj().T @ W, np.eye(W.shape[1]), atol=1e-12)
+        np.testing.assert_allclose(S @ W.conj(), W, atol=1e-12)  # A w = w
+        np.testing.assert_allclose(R @ W, np.exp(-0.5j * np.pi * jz) * W, atol=1e-12)
+        for name, p in full.items():
+            B = W.conj().T @ p.toarray() @ W
+            assert np.abs(B.imag).max() <= 1e-12 * max(1.0, np.abs(B).max()), (jz, name)
+        real = m.with_jz(jz)
+        assert real.pieces.dtype == np.float64
+        cplx = HeavyLightModel(m.resolution, jz=jz, max_links=max_links,
+                               link_couplings=LINK_COUPLINGS, real_block=False)
+        assert np.iscomplexobj(cplx.pieces.pieces["t_F"].data)
+        np.testing.assert_allclose(np.linalg.eigvalsh(dense(real)), np.linalg.eigvalsh(dense(cplx)),
+                                   atol=1e-10 * np.abs(dense(cplx)).max())
+
+
+def test_reflection_basis_needs_a_static_basis():
+    from lfqcd.basis import dlcq_basis
+    from lfqcd.symmetry import jz_block, real_block_basis
+
+    b = dlcq_basis(4, max_links=1, spin=True)
+    with pytest.raises(ValueError, match="static"):
+        real_block_basis(b, jz_block(b, 0.0))
 
 
 def _sector_spectra(m: HeavyLightModel, coeffs: dict) -> dict[int, np.ndarray]:
