@@ -208,16 +208,26 @@ def _potential_row(i, args, cols, vals):  # pragma: no cover - numba
 
 
 @numba.njit(cache=True)
-def _staple_row(i, args, cols, vals):  # pragma: no cover - numba
-    """Plaquette 1 <-> 3: link ``r`` <-> staple ``(s, r, s + 2)`` with ``s`` perpendicular to ``r``."""
+def _one_three_row(i, args, cols, vals):  # pragma: no cover - numba
+    """1 <-> 3 link replacements: ``cls = -2`` the plaquette staple, link ``r`` <-> ``(s, r, s + 2)``
+    with ``s`` perpendicular to ``r`` (value -1); ``cls = -3`` the ``lambda_B`` zig-zag, link ``r``
+    <-> ``(r, r + 2, r)`` (value +1). Times ``h / sqrt(k_1 k_2 k_3 k)``, ``k = k_1 + k_2 + k_3``."""
     keys, nlinks, dirs, lmom, qmom, amom, hq, hqb, h, n_cut, static, max_links, nhel, cls = args
     nl = nlinks[i]
     n = 0
-    # row i contains a staple at links p, p+1, p+2: t has it replaced by one link
+    zigzag = cls == -3
+    sign = 1.0 if zigzag else -1.0
+    # row i contains the three links p, p+1, p+2 that t has replaced by one link
     for p in range(nl - 2):
-        s, r, s2 = dirs[i, p], dirs[i, p + 1], dirs[i, p + 2]
-        if s2 != (s + 2) % 4 or _orientation(s, r) != PERPENDICULAR:
-            continue
+        x, y, z = dirs[i, p], dirs[i, p + 1], dirs[i, p + 2]
+        if zigzag:
+            if y != (x + 2) % 4 or z != x:
+                continue
+            r = x
+        else:
+            if z != (x + 2) % 4 or _orientation(x, y) != PERPENDICULAR:
+                continue
+            r = y
         a1, a2, a3 = lmom[i, p], lmom[i, p + 1], lmom[i, p + 2]
         d = np.zeros(MAX_LINKS, dtype=np.int64)
         m = np.zeros(MAX_LINKS, dtype=np.int64)
@@ -232,15 +242,16 @@ def _staple_row(i, args, cols, vals):  # pragma: no cover - numba
         t = find_state(keys, pack_key(nl - 2, hq[i], hqb[i], qmom[i], amom[i], d, m))
         if t >= 0:
             cols[n] = t
-            vals[n] = -h / np.sqrt(a1 * h * a2 * h * a3 * h * (a1 + a2 + a3) * h)
+            vals[n] = sign * h / np.sqrt(a1 * h * a2 * h * a3 * h * (a1 + a2 + a3) * h)
             n += 1
-    # row i has a link p that t replaces by a staple
+    # row i has a link p that t replaces by three
     if nl + 2 <= max_links:
         for p in range(nl):
             r = dirs[i, p]
             a = lmom[i, p]
             for ds in (1, 3):
-                s = (r + ds) % 4
+                if zigzag and ds == 3:  # one zig-zag per link
+                    continue
                 d = np.zeros(MAX_LINKS, dtype=np.int64)
                 m = np.zeros(MAX_LINKS, dtype=np.int64)
                 for j in range(p):
@@ -249,7 +260,11 @@ def _staple_row(i, args, cols, vals):  # pragma: no cover - numba
                 for j in range(p + 1, nl):
                     d[j + 2] = dirs[i, j]
                     m[j + 2] = lmom[i, j]
-                d[p], d[p + 1], d[p + 2] = s, r, (s + 2) % 4
+                if zigzag:
+                    d[p], d[p + 1], d[p + 2] = r, (r + 2) % 4, r
+                else:
+                    s = (r + ds) % 4
+                    d[p], d[p + 1], d[p + 2] = s, r, (s + 2) % 4
                 for a1 in range(1, a):
                     for a2 in range(1, a - a1):
                         a3 = a - a1 - a2
@@ -258,7 +273,7 @@ def _staple_row(i, args, cols, vals):  # pragma: no cover - numba
                                                       d, m))
                         if t >= 0:
                             cols[n] = t
-                            vals[n] = -h / np.sqrt(a1 * h * a2 * h * a3 * h * a * h)
+                            vals[n] = sign * h / np.sqrt(a1 * h * a2 * h * a3 * h * a * h)
                             n += 1
     return n
 
@@ -293,10 +308,26 @@ def plaquette(basis: ChainBasis, staple: bool = False, block: JzBlock | None = N
     """
     n = basis.n_cut
     if staple:
-        return build_csr(_staple_row, basis.dim, _args(basis) + (-2,), np.float64,
+        return build_csr(_one_three_row, basis.dim, _args(basis) + (-2,), np.float64,
                          max_row=MAX_LINKS + 2 * n * n + 8, block=block)
     return build_csr(_potential_row, basis.dim, _args(basis) + (-1,), np.float64,
                      max_row=MAX_LINKS * (n + 2), block=block)
+
+
+def link_zigzag(basis: ChainBasis, block: JzBlock | None = None) -> sp.csr_matrix:
+    r"""The link-number-changing part of ``lambda_B``'s ``Tr[(M_r M_r^+)^2]``: a link ``r``
+    <-> the zig-zag ``(r, -r, r)`` over the same link (coefficient ``lambda_B``).
+
+    .. math::
+        \langle L_r(k_1) L_{-r}(k_2) L_r(k_3)|M^2|L_r(k)\rangle
+        = \frac{1}{\sqrt{k_1 k_2 k_3 k}},\quad k_1 + k_2 + k_3 = k
+
+    the same local, momentum-conserving vertex as the number-conserving backtracking piece
+    (docs/physics_links.md 4); grid factor ``h``. Needs chains of 3 links.
+    """
+    n = basis.n_cut
+    return build_csr(_one_three_row, basis.dim, _args(basis) + (-3,), np.float64,
+                     max_row=MAX_LINKS + n * n + 8, block=block)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -477,6 +508,7 @@ def _iter_link_chain_pieces(basis: ChainBasis, block: JzBlock | None = None
     yield "lam_S", link_potential(basis, "S", block)
     yield "lam_P", link_potential(basis, "P", block)
     yield "lam_B", link_potential(basis, "B", block)
+    yield "lam_B_zz", link_zigzag(basis, block)
     yield "plaq", plaquette(basis, block=block)
     yield "plaq_staple", plaquette(basis, staple=True, block=block)
     yield "coul_s", pair_annihilation(basis, block)
@@ -510,11 +542,11 @@ def multi_link_pieces(basis: ChainBasis, block: JzBlock | None = None
 
 
 #: pieces that change the link number (by 2); the rest conserve it
-LINK_NUMBER_CHANGING = ("e2_FF", "e2_NN", "e2_FN", "plaq_staple", "coul_pair")
+LINK_NUMBER_CHANGING = ("e2_FF", "e2_NN", "e2_FN", "lam_B_zz", "plaq_staple", "coul_pair")
 
 
-MULTI_LINK_PIECES = ("e2_FF", "e2_NN", "e2_FN", "lam_S", "lam_P", "lam_B", "plaq", "plaq_staple",
-                     "coul_s", "coul_pair")
+MULTI_LINK_PIECES = ("e2_FF", "e2_NN", "e2_FN", "lam_S", "lam_P", "lam_B", "lam_B_zz", "plaq",
+                     "plaq_staple", "coul_s", "coul_pair")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -552,7 +584,7 @@ class LinkCouplings:
             "e2_FF": e2 * couplings.w_FF, "e2_NN": e2 * couplings.w_NN,
             "e2_FN": e2 * couplings.w_FN,
             "lam_S": float(self.lam_S), "lam_P": float(self.lam_P), "lam_B": float(self.lam_B),
-            "plaq": float(self.beta), "plaq_staple": float(self.beta),
+            "lam_B_zz": float(self.lam_B), "plaq": float(self.beta), "plaq_staple": float(self.beta),
             "coul_s": pc * couplings.G, "coul_pair": pc * couplings.G,
         }
 

@@ -56,7 +56,8 @@ OFF_AXIS: tuple[tuple[int, int], ...] = ((1, 1), (2, 1))
 SEPARATIONS = AXIS + OFF_AXIS
 #: the couplings :func:`fit_link_couplings` can vary, and the pieces each multiplies
 LINK_PARAMS: dict[str, tuple[str, ...]] = {
-    "lam_S": ("lam_S",), "lam_P": ("lam_P",), "lam_B": ("lam_B",), "beta": ("plaq", "plaq_staple"),
+    "lam_S": ("lam_S",), "lam_P": ("lam_P",), "lam_B": ("lam_B", "lam_B_zz"),
+    "beta": ("plaq", "plaq_staple"),
 }
 CONDITIONS = ("sigma_T", "linearity", "rot_11", "rot_21")
 

@@ -145,6 +145,22 @@ def ref_staple(B: Chain, K: Chain, h: float) -> float:
     return total
 
 
+def ref_zigzag(B: Chain, K: Chain, h: float) -> float:
+    """<B|lam_B_zz|K>, B with two links more: link (r, k) of K -> (r, -r, r) in B (docs 4)."""
+    if B.nl != K.nl + 2 or not _others_equal(B, K):
+        return 0.0
+    bl, kl = B.links(), K.links()
+    total = 0.0
+    for p in range(K.nl):
+        if not (_links_equal(bl[:p], kl[:p]) and _links_equal(bl[p + 3:], kl[p + 1:])):
+            continue
+        (r1, k1), (r2, k2), (r3, k3) = bl[p : p + 3]
+        r0, k = kl[p]
+        if r1 == r3 == r0 and r2 == (r0 + 2) % 4 and _close(k1 + k2 + k3, k):
+            total += h / math.sqrt(k1 * k2 * k3 * k)
+    return total
+
+
 def ref_pair_absorption(B: Chain, K: Chain, h: float) -> float:
     """<B|coul_pair|K>, B with a backtracking pair more whose momentum K's neighbour holds."""
     if B.nl != K.nl + 2 or B.hq != K.hq or B.hqb != K.hqb:
@@ -177,7 +193,7 @@ def reference(basis: ChainBasis, name: str) -> np.ndarray:
     chains = [Chain(state_label(basis, i), h, basis.static, basis.static_code == 2)
               for i in range(basis.dim)]
     H = np.zeros((basis.dim, basis.dim), dtype=complex)
-    conserving = name.startswith("lam_") or name in ("plaq", "coul_s")
+    conserving = name in ("lam_S", "lam_P", "lam_B", "plaq", "coul_s")
     for i, B in enumerate(chains):
         for j, K in enumerate(chains):
             if (B.nl == K.nl) != conserving or abs(B.nl - K.nl) not in (0, 2):
@@ -185,6 +201,8 @@ def reference(basis: ChainBasis, name: str) -> np.ndarray:
             if name.startswith("e2_"):
                 which = name[3:]
                 H[i, j] = ref_e2(B, K, h, which) + np.conj(ref_e2(K, B, h, which))
+            elif name == "lam_B_zz":
+                H[i, j] = ref_zigzag(B, K, h) + ref_zigzag(K, B, h)
             elif name.startswith("lam_"):
                 H[i, j] = ref_pair_terms(B, K, h, name[4:])
             elif name in ("plaq", "coul_s"):
@@ -196,8 +214,9 @@ def reference(basis: ChainBasis, name: str) -> np.ndarray:
     return H
 
 
-PIECE_NAMES = ("e2_FF", "e2_NN", "e2_FN", "lam_S", "lam_P", "lam_B", "plaq", "plaq_staple",
-               "coul_s", "coul_pair")
+PIECE_NAMES = ("e2_FF", "e2_NN", "e2_FN", "lam_S", "lam_P", "lam_B", "lam_B_zz", "plaq",
+               "plaq_staple", "coul_s", "coul_pair")
+ONE_THREE = ("plaq_staple", "lam_B_zz")  # need 3 links
 
 
 @pytest.mark.parametrize("piece", PIECE_NAMES)
@@ -210,8 +229,8 @@ def test_piece_equals_dense_reference(name, piece):
     A = built(name)[piece].toarray()
     R = reference(basis, piece)
     scale = max(np.abs(R).max(), 1.0)
-    # the mixed term flips helicity (zero without spin); a staple needs 3 links
-    if (basis.spin or piece != "e2_FN") and (basis.max_links >= 3 or piece != "plaq_staple"):
+    # the mixed term flips helicity (zero without spin); a staple or zig-zag needs 3 links
+    if (basis.spin or piece != "e2_FN") and (basis.max_links >= 3 or piece not in ONE_THREE):
         assert np.abs(R).max() > 0, f"{piece}: reference is empty on {name}"
     np.testing.assert_allclose(A, R, rtol=0, atol=eps_tol(scale, basis.dim))
 

@@ -159,7 +159,8 @@ def test_refusals():
 # every piece on a string == the dense reference
 
 
-STRING_PIECES = ("lam_S", "lam_P", "lam_B", "plaq", "plaq_staple", "coul_s", "coul_pair")
+STRING_PIECES = ("lam_S", "lam_P", "lam_B", "lam_B_zz", "plaq", "plaq_staple", "coul_s",
+                 "coul_pair")
 
 
 @pytest.mark.parametrize("sep,n_cut", [((1, 0), 5), ((1, 1), 5), ((2, 1), 6)])
@@ -203,9 +204,10 @@ def test_string_operator_hermitian_and_sector_structure():
     st = StaticString(1.0, 6.0, (2, 1))
     H = st.matrix(PRESET.G, PRESET.mu, SOME_LINKS)
     assert_hermitian(H, "string operator")
-    # with every number-changing term off (no pair Coulomb, beta = 0), the spectrum is the union
-    # of the sectors' spectra, and sector n0 is a separate solve on the n0-only basis
-    off = LinkCouplings(lam_S=0.3, lam_P=-0.4, lam_B=0.5, beta=0.0, pair_coulomb=False)
+    # with every number-changing term off (no pair Coulomb, beta = 0, lambda_B = 0: its zig-zag
+    # changes the link number), the spectrum is the union of the sectors' spectra, and sector
+    # n0 is a separate solve on the n0-only basis
+    off = LinkCouplings(lam_S=0.3, lam_P=-0.4, lam_B=0.0, beta=0.0, pair_coulomb=False)
     full = np.linalg.eigvalsh(st.matrix(PRESET.G, PRESET.mu, off).toarray())
     only = StaticString(1.0, 6.0, (2, 1), extra_links=0)
     e0 = np.linalg.eigvalsh(only.matrix(PRESET.G, PRESET.mu, off).toarray())
