@@ -424,24 +424,25 @@ def link_swap(basis: ChainBasis, which: str, block: JzBlock | None = None) -> sp
 
 
 # ----------------------------------------------------------------------------------------------
-# C_4 rotation (docs/physics.md (G5))
+# C_4 rotation (docs/physics.md (G5)) and the y mirror (docs/physics_links.md section 7)
 
 
 @numba.njit(cache=True)
-def _rotation_row(i, args, cols, vals):  # pragma: no cover - numba
-    keys, nlinks, dirs, lmom, qmom, amom, hq, hqb, h, n_cut, static = args
+def _relabel_row(i, args, cols, vals):  # pragma: no cover - numba
+    """Image of state ``i`` under ``r -> (sign r + shift) mod 4`` for every link direction, times
+    the helicity phases ``exp(-i s pi/2)`` when ``phase`` (the rotation) or 1 (the mirror)."""
+    keys, nlinks, dirs, lmom, qmom, amom, hq, hqb, h, n_cut, static, sign, shift, phase = args
     nl = nlinks[i]
     d = dirs[i].copy()
     for j in range(nl):
-        d[j] = (d[j] + 1) % 4
-    key = pack_key(nl, hq[i], hqb[i], qmom[i], amom[i], d, lmom[i])
-    t = find_state(keys, key)
-    # helicity phase exp(-i s pi/2) per quark (and dynamic antiquark), s = +-1/2
-    s = 0.5 if hq[i] == 0 else -0.5
-    if not static:
-        s += 0.5 if hqb[i] == 0 else -0.5
-    cols[0] = t
-    vals[0] = np.exp(-0.5j * np.pi * s)
+        d[j] = (sign * d[j] + shift + 4) % 4
+    cols[0] = find_state(keys, pack_key(nl, hq[i], hqb[i], qmom[i], amom[i], d, lmom[i]))
+    vals[0] = 1.0
+    if phase:  # helicity phase exp(-i s pi/2) per quark (and dynamic antiquark), s = +-1/2
+        s = 0.5 if hq[i] == 0 else -0.5
+        if not static:
+            s += 0.5 if hqb[i] == 0 else -0.5
+        vals[0] = np.exp(-0.5j * np.pi * s)
     return 1
 
 
@@ -449,21 +450,10 @@ def rotation_c4(basis: ChainBasis) -> sp.csr_matrix:
     """The C_4 rotation ``R``: every link direction turned by +90 degrees, times the helicity
     phases ``exp(-i s pi/2)``. Stored as ``R[i, j] = <i|R|j>``; eigenvalues ``exp(-i j_z pi/2)``.
     """
-    R_rows = build_csr(_rotation_row, basis.dim, _geometry(basis), np.complex128, 1)
+    args = _geometry(basis) + (1, 1, True)
+    R_rows = build_csr(_relabel_row, basis.dim, args, np.complex128, 1)
     # row i of R_rows holds <R i| ... i.e. the image of state i: transpose to get <i|R|j>.
     return R_rows.T.tocsr()
-
-
-@numba.njit(cache=True)
-def _reflection_row(i, args, cols, vals):  # pragma: no cover - numba
-    keys, nlinks, dirs, lmom, qmom, amom, hq, hqb, h, n_cut, static = args
-    nl = nlinks[i]
-    d = dirs[i].copy()
-    for j in range(nl):
-        d[j] = (4 - d[j]) % 4  # theta_r -> -theta_r: r = 1 (+y) <-> r = 3 (-y)
-    cols[0] = find_state(keys, pack_key(nl, hq[i], hqb[i], qmom[i], amom[i], d, lmom[i]))
-    vals[0] = 1.0
-    return 1
 
 
 def reflection_y(basis: ChainBasis) -> sp.csr_matrix:
@@ -476,7 +466,9 @@ def reflection_y(basis: ChainBasis) -> sp.csr_matrix:
     in which the blocks are real (:func:`lfqcd.symmetry.real_block_basis`, docs/physics_links.md
     section 7).
     """
-    return build_csr(_reflection_row, basis.dim, _geometry(basis), np.float64, 1).T.tocsr()
+    # theta_r -> -theta_r: r = 1 (+y) <-> r = 3 (-y)
+    return build_csr(_relabel_row, basis.dim, _geometry(basis) + (-1, 0, False), np.complex128,
+                     1).T.real.tocsr()
 
 
 # ----------------------------------------------------------------------------------------------

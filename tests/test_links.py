@@ -129,8 +129,9 @@ def ref_pair_terms(B: Chain, K: Chain, h: float, term: str) -> float:
     return total
 
 
-def ref_staple(B: Chain, K: Chain, h: float) -> float:
-    """<B|staple|K>, B with two links more: link (r, k) of K -> (s, r, -s) in B (docs 5)."""
+def ref_one_three(B: Chain, K: Chain, h: float, kind: str) -> float:
+    """<B|piece|K>, B with two links more: link (r, k) of K -> (s, r, -s) in B, s perpendicular
+    to r (``kind = "staple"``, value -1, docs 5), or -> (r, -r, r) (``"zigzag"``, +1, docs 4)."""
     if B.nl != K.nl + 2 or not _others_equal(B, K):
         return 0.0
     bl, kl = B.links(), K.links()
@@ -138,25 +139,13 @@ def ref_staple(B: Chain, K: Chain, h: float) -> float:
     for p in range(K.nl):
         if not (_links_equal(bl[:p], kl[:p]) and _links_equal(bl[p + 3:], kl[p + 1:])):
             continue
-        (s, k1), (r, k2), (s2, k3) = bl[p : p + 3]
+        (x, k1), (y, k2), (z, k3) = bl[p : p + 3]
         r0, k = kl[p]
-        if r == r0 and s2 == (s + 2) % 4 and _orient(s, r) == "P" and _close(k1 + k2 + k3, k):
+        if not _close(k1 + k2 + k3, k):
+            continue
+        if kind == "staple" and y == r0 and z == (x + 2) % 4 and _orient(x, y) == "P":
             total -= h / math.sqrt(k1 * k2 * k3 * k)
-    return total
-
-
-def ref_zigzag(B: Chain, K: Chain, h: float) -> float:
-    """<B|lam_B_zz|K>, B with two links more: link (r, k) of K -> (r, -r, r) in B (docs 4)."""
-    if B.nl != K.nl + 2 or not _others_equal(B, K):
-        return 0.0
-    bl, kl = B.links(), K.links()
-    total = 0.0
-    for p in range(K.nl):
-        if not (_links_equal(bl[:p], kl[:p]) and _links_equal(bl[p + 3:], kl[p + 1:])):
-            continue
-        (r1, k1), (r2, k2), (r3, k3) = bl[p : p + 3]
-        r0, k = kl[p]
-        if r1 == r3 == r0 and r2 == (r0 + 2) % 4 and _close(k1 + k2 + k3, k):
+        if kind == "zigzag" and x == z == r0 and y == (r0 + 2) % 4:
             total += h / math.sqrt(k1 * k2 * k3 * k)
     return total
 
@@ -202,13 +191,13 @@ def reference(basis: ChainBasis, name: str) -> np.ndarray:
                 which = name[3:]
                 H[i, j] = ref_e2(B, K, h, which) + np.conj(ref_e2(K, B, h, which))
             elif name == "lam_B_zz":
-                H[i, j] = ref_zigzag(B, K, h) + ref_zigzag(K, B, h)
+                H[i, j] = ref_one_three(B, K, h, "zigzag") + ref_one_three(K, B, h, "zigzag")
             elif name.startswith("lam_"):
                 H[i, j] = ref_pair_terms(B, K, h, name[4:])
             elif name in ("plaq", "coul_s"):
                 H[i, j] = ref_pair_terms(B, K, h, name)
             elif name == "plaq_staple":
-                H[i, j] = ref_staple(B, K, h) + ref_staple(K, B, h)
+                H[i, j] = ref_one_three(B, K, h, "staple") + ref_one_three(K, B, h, "staple")
             elif name == "coul_pair":
                 H[i, j] = ref_pair_absorption(B, K, h) + ref_pair_absorption(K, B, h)
     return H
