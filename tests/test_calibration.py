@@ -102,6 +102,39 @@ def test_fit_recovers_couplings_from_synthetic_targets():
     assert res5.errors["t_NF"] == 0.0 and all(np.isfinite(list(res5.errors.values())))
 
 
+def test_two_link_light_light_operator():
+    """max_links = 2: Hermitian, commutes with charge conjugation (X) and the C_4 rotation, the
+    counterterm on sectors 0 and 1 and m^2 on sector 2, the multi-link couplings enter, the
+    pion stays the lowest j_z = 0 level with C = +; P_perp != 0 is refused (no Bloch phases
+    for the two-link antiquark emission)."""
+    from lfqcd import operators as ops
+    from lfqcd.links import MULTI_LINK_PIECES, LinkCouplings
+
+    c = Couplings(G=1.0, m=0.8, mu=0.9, t_F=0.6, t_NF=0.4, w_FF=0.5, w_NN=0.2, w_FN=0.3)
+    m = LightLightModel(6, max_links=2, link_couplings=LinkCouplings(lam_S=0.3, lam_P=0.2,
+                                                                     lam_B=0.4, beta=0.5))
+    b = m.basis
+    assert b.nlinks.max() == 2 and set(MULTI_LINK_PIECES) <= set(m.fixed)
+    coeffs = m.coefficients(c, 2.0, 0.7)
+    assert coeffs["lam_S"] == 0.3 and coeffs["plaq"] == 0.5 and coeffs["e2_NN"] == c.w_NN
+    H = sum(v * m.pieces()[k] for k, v in coeffs.items()).toarray()
+    np.testing.assert_allclose(H, H.conj().T, atol=1e-12 * np.abs(H).max())
+    for U in (ops.charge_conjugation(b), ops.rotation_c4(b)):
+        U = U.toarray()
+        assert np.abs(H @ U - U @ H).max() <= 1e-11 * np.abs(H).max()
+    inv = 1.0 / b.kappa_quark() + 1.0 / b.kappa_antiquark()
+    np.testing.assert_allclose(m.fixed["m0_sq"].diagonal(), np.where(b.nlinks < 2, inv, 0.0))
+    np.testing.assert_allclose(m.fixed["m_sq"].diagonal(), np.where(b.nlinks == 2, inv, 0.0))
+    m2, cpar = m.lowest_with_c_parity(c, 2.0, 0.0, +1)
+    assert m2 == pytest.approx(m.spectrum(c, 2.0, 0.0)[0]) and cpar == pytest.approx(1.0)
+    with pytest.raises(InvalidParameterError, match="Bloch phases"):
+        m.energy(c, 2.0, (0.3, 0.0))
+    with pytest.raises(InvalidParameterError, match="max_links=3"):
+        LightLightModel(8, max_links=3)
+    with pytest.raises(InvalidParameterError, match="K must be an integer >= 6 for 2 link"):
+        LightLightModel(5, max_links=2)
+
+
 def test_bad_calibration_input():
     with pytest.raises(InvalidParameterError, match="K must be an integer >= 4"):
         LightLightModel(2)

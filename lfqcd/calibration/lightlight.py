@@ -44,6 +44,7 @@ from lfqcd.couplings import Couplings
 from lfqcd.eigen import solve
 from lfqcd.errors import InvalidParameterError
 from lfqcd.hamiltonian import PieceSum
+from lfqcd.links import LinkCouplings, light_light_pieces
 from lfqcd.symmetry import jz_isometry
 
 N_COLOURS = 3
@@ -51,17 +52,34 @@ HOPPING_PIECES = ("t_F", "t_NF", "w_FF", "w_NN", "w_FN")
 
 
 class LightLightModel:
-    """Basis and cached pieces of the light-light femtoworm operator at DLCQ resolution ``K``."""
+    """Basis and cached pieces of the light-light operator at DLCQ resolution ``K``.
 
-    def __init__(self, k_total: int) -> None:
-        if not isinstance(k_total, int) or k_total < 4:
+    ``max_links = 1`` is the femtoworm operator of the calibration. ``max_links = 2`` adds the
+    two-link sector and every multi-link piece (``links.light_light_pieces``: the two-link
+    emission at both ends and the link-chain terms, docs/physics_links.md), with the
+    counterterm on every sector that can still emit (sectors 0 and 1, as
+    ``HeavyLightModel(counterterm_sectors="emitting")``) and the renormalised ``m^2`` on the last
+    sector. ``link_couplings`` are the multi-link couplings (default zero); two links are for
+    studies at rest (``P_perp = 0``): the Bloch phases of a two-link emission at the antiquark
+    end are not built, so :meth:`energy` at ``P_perp != 0`` refuses them.
+    """
+
+    def __init__(self, k_total: int, max_links: int = 1,
+                 link_couplings: LinkCouplings | None = None) -> None:
+        if isinstance(max_links, bool) or max_links not in (1, 2):
             raise InvalidParameterError(
-                f"light-light DLCQ resolution K must be an integer >= 4 for one link, got {k_total!r}"
+                f"light-light max_links={max_links!r} is not supported: use 1 or 2")
+        if not isinstance(k_total, int) or k_total < 2 * max_links + 2:
+            raise InvalidParameterError(
+                f"light-light DLCQ resolution K must be an integer >= {2 * max_links + 2} for "
+                f"{max_links} link(s), got {k_total!r}"
             )
         self.k_total = k_total
-        b = self.basis = dlcq_basis(k_total, max_links=1, spin=True)
+        self.max_links = max_links
+        self.link_couplings = LinkCouplings() if link_couplings is None else link_couplings
+        b = self.basis = dlcq_basis(k_total, max_links=max_links, spin=True)
         kin_q = ops.inverse_momentum(b, "quark") + ops.inverse_momentum(b, "antiquark")
-        s0 = sp.diags((b.nlinks == 0).astype(float))
+        s0 = sp.diags((b.nlinks < max_links).astype(float))  # the sectors that can emit
         quark_end = {
             "t_F": ops.link_emission(b, helicity_flip=True),  # docs/physics.md (H9)
             "t_NF": ops.link_emission(b, helicity_flip=False),  # C.4
@@ -74,13 +92,17 @@ class LightLightModel:
         self.antiquark_end = {k: (C @ v @ C.T).tocsr() for k, v in quark_end.items()}
         self._at_momentum: dict[tuple[float, float], PieceSum] = {}
         self.fixed = {
-            "m0_sq": (s0 @ kin_q).tocsr(),  # C.3, sector-0 kinetic masses (m_R^2)
-            # docs/physics.md (R4): cell-log counterterm of quark and antiquark in sector 0
-            "m0_log": (ops.cell_log_mass(b, "quark", 0) + ops.cell_log_mass(b, "antiquark", 0)).tocsr(),
-            "m_sq": ((sp.identity(b.dim) - s0) @ kin_q).tocsr(),  # C.3, sector 1
+            "m0_sq": (s0 @ kin_q).tocsr(),  # C.3, emitting-sector kinetic masses (m_R^2)
+            # docs/physics.md (R4): cell-log counterterm of quark and antiquark in every
+            # sector that can emit
+            "m0_log": sum((ops.cell_log_mass(b, "quark", n) + ops.cell_log_mass(b, "antiquark", n)
+                           for n in range(max_links)), start=sp.csr_matrix((b.dim, b.dim))).tocsr(),
+            "m_sq": ((sp.identity(b.dim) - s0) @ kin_q).tocsr(),  # C.3, the last sector
             "mu_sq": ops.inverse_momentum(b, "links"),  # C.3
             "G": ops.coulomb(b),  # C.2, all colour-adjacent pairs
         }
+        if max_links >= 2:  # docs/physics_links.md: both ends' two-link emission, chain terms
+            self.fixed.update(light_light_pieces(b))
 
     def pieces(self, p_perp: tuple[float, float] = (0.0, 0.0)) -> dict[str, sp.csr_matrix]:
         """All pieces at ``P_perp``: hopping pieces = quark end + phased antiquark end."""
@@ -92,10 +114,12 @@ class LightLightModel:
             out[k] = (self.quark_end[k] + anti).tocsr()
         return out
 
-    @staticmethod
-    def coefficients(c: Couplings, m0_sq: float, m0_log: float = 0.0) -> dict[str, float]:
-        return {"m0_sq": m0_sq, "m0_log": m0_log, "m_sq": c.m**2, "mu_sq": c.mu**2, "G": c.G, "t_F": c.t_F,
-                "t_NF": c.t_NF, "w_FF": c.w_FF, "w_NN": c.w_NN, "w_FN": c.w_FN}
+    def coefficients(self, c: Couplings, m0_sq: float, m0_log: float = 0.0) -> dict[str, float]:
+        out = {"m0_sq": m0_sq, "m0_log": m0_log, "m_sq": c.m**2, "mu_sq": c.mu**2, "G": c.G,
+               "t_F": c.t_F, "t_NF": c.t_NF, "w_FF": c.w_FF, "w_NN": c.w_NN, "w_FN": c.w_FN}
+        if self.max_links >= 2:
+            out.update(self.link_couplings.coefficients(c))
+        return out
 
     @cached_property
     def _blocks(self) -> dict[float, PieceSum]:
@@ -140,6 +164,10 @@ class LightLightModel:
                m0_log: float = 0.0) -> float:
         """Lowest eigenvalue of ``2P^+P^-`` at ``P_perp`` (full basis: ``j_z`` is broken)."""
         key = (float(p_perp[0]), float(p_perp[1]))
+        if key != (0.0, 0.0) and self.max_links >= 2:
+            raise InvalidParameterError(
+                "light-light energies at P_perp != 0 need the Bloch phases of the two-link "
+                "antiquark-end emission, which are not built: use max_links = 1")
         if key not in self._at_momentum:  # phased pieces built once per momentum (fit loop)
             self._at_momentum[key] = PieceSum(self.pieces(key))
         ps = self._at_momentum[key]
