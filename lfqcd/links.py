@@ -592,17 +592,30 @@ class LinkCouplings:
         return dataclasses.asdict(self)
 
 
-def light_light_pieces(basis: ChainBasis) -> dict[str, sp.csr_matrix]:
-    """Multi-link pieces of the light-light (DLCQ) operator: the two-link emission at both
-    ends (the antiquark end as ``C e2 C^T`` with :func:`lfqcd.operators.charge_conjugation`,
-    as the femtoworm light-light operator does for its emission and swap) and the pieces that
-    act inside the chain, which are charge-conjugation symmetric by themselves."""
+def iter_light_light_pieces(basis: ChainBasis, block: JzBlock | None = None
+                            ) -> Iterator[tuple[str, sp.csr_matrix]]:
+    """``(name, piece)`` for every multi-link piece of the light-light (DLCQ) operator, built one
+    at a time: the two-link emission at both ends (the antiquark end as ``C e2 C^T`` with
+    :func:`lfqcd.operators.charge_conjugation`, as the femtoworm light-light operator does for
+    its emission and swap) and the pieces that act inside the chain, which are
+    charge-conjugation symmetric by themselves. ``block``: built directly in that ``j_z`` block,
+    ``C`` taken there as ``V^H C V`` (``C`` commutes with the rotation, so with the block
+    projector)."""
     if basis.kind != "dlcq":
         raise InvalidParameterError("light-light multi-link pieces need a dlcq basis")
     from lfqcd.operators import charge_conjugation
 
     C = charge_conjugation(basis)
-    pieces = multi_link_pieces(basis)
-    for name in ("e2_FF", "e2_NN", "e2_FN"):
-        pieces[name] = (pieces[name] + C @ pieces[name] @ C.T).tocsr()
-    return pieces
+    if block is not None:
+        C = (block.isometry.conj().T @ C @ block.isometry).tocsr()
+    for name, piece in iter_multi_link_pieces(basis, block):
+        if name.startswith("e2_"):
+            piece = (piece + C @ piece @ C.conj().T).tocsr()
+        yield name, piece
+
+
+def light_light_pieces(basis: ChainBasis, block: JzBlock | None = None
+                       ) -> dict[str, sp.csr_matrix]:
+    """Every multi-link piece of the light-light operator by name
+    (:func:`iter_light_light_pieces`)."""
+    return dict(iter_light_light_pieces(basis, block))

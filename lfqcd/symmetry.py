@@ -131,11 +131,13 @@ def real_block_basis(basis: ChainBasis, block: JzBlock) -> sp.csr_matrix:
     ``c_b^{1/2} v_b``, pairs ``(v_b + c_b v_{b'})/sqrt 2`` and ``i (v_b - c_b v_{b'})/sqrt 2``. Every
     operator that commutes with ``A`` is real in ``V T`` (``<w|O w'> = <A w|A O w'>^* =
     <w|O w'>^*``): the heavy-light blocks at any number of links, where no diagonal re-phasing
-    suffices (docs/physics_links.md section 7). Raises ``AssertionError`` if the reflection does
-    not act as an antiunitary involution on the block (a basis it is not a symmetry of).
+    suffices, and the light-light blocks at rest (docs/physics_links.md section 7). Raises
+    ``AssertionError`` if the reflection does not act as an antiunitary involution on the block
+    (a basis it is not a symmetry of).
     """
-    if basis.kind != "static":
-        raise ValueError(f"real_block_basis needs a heavy-light (static) basis, got {basis.kind!r}")
+    if basis.kind not in ("static", "dlcq"):
+        raise ValueError("real_block_basis needs a heavy-light (static) or light-light (dlcq) "
+                         f"basis, got {basis.kind!r}")
     image = reflection_y(basis).tocsc().indices  # S e_t = e_{image[t]}: one entry per column
     t = image[block.reps]
     partner = block.index[t]

@@ -125,6 +125,16 @@ def test_two_link_light_light_operator():
     inv = 1.0 / b.kappa_quark() + 1.0 / b.kappa_antiquark()
     np.testing.assert_allclose(m.fixed["m0_sq"].diagonal(), np.where(b.nlinks < 2, inv, 0.0))
     np.testing.assert_allclose(m.fixed["m_sq"].diagonal(), np.where(b.nlinks == 2, inv, 0.0))
+    # the blocks, built directly there and real in the reflection basis, have the spectra of
+    # the projected full operator
+    from lfqcd.hamiltonian import PieceSum
+    from lfqcd.symmetry import jz_isometry
+
+    for jz in (0.0, 1.0):
+        assert m._blocks[jz].dtype == np.float64
+        ref = PieceSum(m.pieces(), jz_isometry(b, jz), try_real_gauge=False).combine(coeffs)
+        np.testing.assert_allclose(np.linalg.eigvalsh(m._blocks[jz].combine(coeffs).toarray()),
+                                   np.linalg.eigvalsh(ref.toarray()), atol=1e-10 * np.abs(H).max())
     m2, cpar = m.lowest_with_c_parity(c, 2.0, 0.0, +1)
     assert m2 == pytest.approx(m.spectrum(c, 2.0, 0.0)[0]) and cpar == pytest.approx(1.0)
     with pytest.raises(InvalidParameterError, match="Bloch phases"):
@@ -133,6 +143,10 @@ def test_two_link_light_light_operator():
         LightLightModel(8, max_links=3)
     with pytest.raises(InvalidParameterError, match="K must be an integer >= 6 for 2 link"):
         LightLightModel(5, max_links=2)
+    from lfqcd.errors import BasisTooLargeError
+
+    with pytest.raises(BasisTooLargeError, match=r"K = 48 with 2 link\(s\) \(1,125,184 states\)"):
+        LightLightModel(48, max_links=2)  # refused before anything is built
 
 
 def test_bad_calibration_input():

@@ -114,12 +114,12 @@ def test_reflection_basis_makes_every_block_real(max_links):
                                    atol=1e-10 * np.abs(dense(cplx)).max())
 
 
-def test_reflection_basis_needs_a_static_basis():
-    from lfqcd.basis import dlcq_basis
+def test_reflection_basis_needs_a_meson_basis():
+    from lfqcd.basis import static_pair_basis
     from lfqcd.symmetry import jz_block, real_block_basis
 
-    b = dlcq_basis(4, max_links=1, spin=True)
-    with pytest.raises(ValueError, match="static"):
+    b = static_pair_basis(0.5, 2.0, n_links=1)
+    with pytest.raises(ValueError, match="static_pair"):
         real_block_basis(b, jz_block(b, 0.0))
 
 

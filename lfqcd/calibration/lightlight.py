@@ -33,22 +33,43 @@ sites, ``2 E = kappa_L + mu^2/kappa_L + Coulomb with both sources``; ``sigma_T a
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
 
 from lfqcd import operators as ops
-from lfqcd.basis import ChainBasis, dlcq_basis, static_pair_basis
+from lfqcd.basis import DEFAULT_MEMORY_LIMIT, ChainBasis, dlcq_basis, dlcq_sector_size, static_pair_basis
 from lfqcd.couplings import Couplings
 from lfqcd.eigen import solve
-from lfqcd.errors import InvalidParameterError
-from lfqcd.hamiltonian import PieceSum
-from lfqcd.links import LinkCouplings, light_light_pieces
-from lfqcd.symmetry import jz_isometry
+from lfqcd.errors import BasisTooLargeError, InvalidParameterError
+from lfqcd.hamiltonian import PieceSum, to_real_basis
+from lfqcd.links import LinkCouplings, iter_light_light_pieces
+from lfqcd.symmetry import JzBlock, jz_block, real_block_basis
 
 N_COLOURS = 3
 HOPPING_PIECES = ("t_F", "t_NF", "w_FF", "w_NN", "w_FN")
+
+
+def check_light_light_memory(k_total: int, max_links: int,
+                             memory_limit: int = DEFAULT_MEMORY_LIMIT) -> int:
+    """Estimated peak bytes of a :class:`LightLightModel` with both ``j_z`` blocks built; refuse
+    above ``memory_limit`` before anything is built.
+
+    A block row has about ``5 K`` entries summed over both blocks (measured 4.7 K - 4.8 K at two
+    links, ``K = 24 - 48``); the peak is about 38 B per stored real entry (the entries, each
+    piece's complex assembly buffers and its real-basis transform; measured 9.1 GiB at
+    ``K = 48``, two links), charged at 40 B plus 0.3 GiB of interpreter and numba.
+    """
+    dim = sum(dlcq_sector_size(k_total, n) for n in range(max_links + 1))
+    est = int(0.3 * 2**30 + 40 * 5 * k_total * dim)
+    if est > memory_limit:
+        raise BasisTooLargeError(
+            f"light-light K = {k_total} with {max_links} link(s) ({dim:,} states) needs about "
+            f"{est / 2**30:.1f} GiB (limit {memory_limit / 2**30:.1f} GiB); use a smaller K or "
+            "raise memory_limit deliberately", est, memory_limit)
+    return est
 
 
 class LightLightModel:
@@ -65,7 +86,8 @@ class LightLightModel:
     """
 
     def __init__(self, k_total: int, max_links: int = 1,
-                 link_couplings: LinkCouplings | None = None) -> None:
+                 link_couplings: LinkCouplings | None = None,
+                 memory_limit: int = DEFAULT_MEMORY_LIMIT) -> None:
         if isinstance(max_links, bool) or max_links not in (1, 2):
             raise InvalidParameterError(
                 f"light-light max_links={max_links!r} is not supported: use 1 or 2")
@@ -77,35 +99,69 @@ class LightLightModel:
         self.k_total = k_total
         self.max_links = max_links
         self.link_couplings = LinkCouplings() if link_couplings is None else link_couplings
-        b = self.basis = dlcq_basis(k_total, max_links=max_links, spin=True)
-        kin_q = ops.inverse_momentum(b, "quark") + ops.inverse_momentum(b, "antiquark")
-        s0 = sp.diags((b.nlinks < max_links).astype(float))  # the sectors that can emit
-        quark_end = {
-            "t_F": ops.link_emission(b, helicity_flip=True),  # docs/physics.md (H9)
-            "t_NF": ops.link_emission(b, helicity_flip=False),  # C.4
-            "w_FF": ops.link_swap(b, "FF"),  # C.5a
-            "w_NN": ops.link_swap(b, "NN"),
-            "w_FN": ops.link_swap(b, "FN"),
-        }
-        C = ops.charge_conjugation(b)
-        self.quark_end = quark_end
-        self.antiquark_end = {k: (C @ v @ C.T).tocsr() for k, v in quark_end.items()}
+        check_light_light_memory(k_total, max_links, memory_limit)
+        self.basis = dlcq_basis(k_total, max_links=max_links, spin=True, memory_limit=memory_limit)
         self._at_momentum: dict[tuple[float, float], PieceSum] = {}
-        self.fixed = {
-            "m0_sq": (s0 @ kin_q).tocsr(),  # C.3, emitting-sector kinetic masses (m_R^2)
-            # docs/physics.md (R4): cell-log counterterm of quark and antiquark in every
-            # sector that can emit
-            "m0_log": sum((ops.cell_log_mass(b, "quark", n) + ops.cell_log_mass(b, "antiquark", n)
-                           for n in range(max_links)), start=sp.csr_matrix((b.dim, b.dim))).tocsr(),
-            "m_sq": ((sp.identity(b.dim) - s0) @ kin_q).tocsr(),  # C.3, the last sector
-            "mu_sq": ops.inverse_momentum(b, "links"),  # C.3
-            "G": ops.coulomb(b),  # C.2, all colour-adjacent pairs
+
+    def _iter_pieces(self, block: JzBlock | None = None
+                     ) -> Iterator[tuple[str, str, sp.csr_matrix]]:
+        """``(kind, name, piece)`` for every piece, built one at a time on the full basis or
+        directly in ``block``: kind ``fixed``, or ``quark`` followed at once by the same term's
+        ``anti`` (the antiquark end ``C O C^T``, ``C`` taken in the block as ``V^H C V``)."""
+        b, n_emit = self.basis, self.max_links
+        inv = 1.0 / b.kappa_quark() + 1.0 / b.kappa_antiquark()
+        emitting = b.nlinks < n_emit  # the sectors that can still emit a link
+        yield "fixed", "m0_sq", ops.diagonal(b, np.where(emitting, inv, 0.0), block)  # C.3 (m_R^2)
+        # docs/physics.md (R4): cell-log counterterm of quark and antiquark in every emitting sector
+        yield "fixed", "m0_log", sum((ops.cell_log_mass(b, "quark", n, block)
+                                      + ops.cell_log_mass(b, "antiquark", n, block)
+                                      for n in range(n_emit)),
+                                     start=ops.diagonal(b, np.zeros(b.dim), block)).tocsr()
+        yield "fixed", "m_sq", ops.diagonal(b, np.where(emitting, 0.0, inv), block)  # C.3, last
+        yield "fixed", "mu_sq", ops.inverse_momentum(b, "links", block=block)  # C.3
+        yield "fixed", "G", ops.coulomb(b, block)  # C.2, all colour-adjacent pairs
+        C = ops.charge_conjugation(b)
+        if block is not None:
+            C = (block.isometry.conj().T @ C @ block.isometry).tocsr()
+        quark_end = {
+            "t_F": lambda: ops.link_emission(b, helicity_flip=True, block=block),  # (H9)
+            "t_NF": lambda: ops.link_emission(b, helicity_flip=False, block=block),  # C.4
+            "w_FF": lambda: ops.link_swap(b, "FF", block),  # C.5a
+            "w_NN": lambda: ops.link_swap(b, "NN", block),
+            "w_FN": lambda: ops.link_swap(b, "FN", block),
         }
-        if max_links >= 2:  # docs/physics_links.md: both ends' two-link emission, chain terms
-            self.fixed.update(light_light_pieces(b))
+        for name, build in quark_end.items():
+            q = build()
+            yield "quark", name, q
+            yield "anti", name, (C @ q @ C.conj().T).tocsr()
+        if n_emit >= 2:  # docs/physics_links.md: both ends' two-link emission, chain terms
+            for name, piece in iter_light_light_pieces(b, block):
+                yield "fixed", name, piece
+
+    @cached_property
+    def _full(self) -> tuple[dict, dict, dict]:
+        """``(fixed, quark_end, antiquark_end)`` on the full basis (built on first use)."""
+        out: dict[str, dict] = {"fixed": {}, "quark": {}, "anti": {}}
+        for kind, name, piece in self._iter_pieces():
+            out[kind][name] = piece
+        return out["fixed"], out["quark"], out["anti"]
+
+    @property
+    def fixed(self) -> dict[str, sp.csr_matrix]:
+        """The full-basis pieces without Bloch phases (built on first use)."""
+        return self._full[0]
+
+    @property
+    def quark_end(self) -> dict[str, sp.csr_matrix]:
+        return self._full[1]
+
+    @property
+    def antiquark_end(self) -> dict[str, sp.csr_matrix]:
+        return self._full[2]
 
     def pieces(self, p_perp: tuple[float, float] = (0.0, 0.0)) -> dict[str, sp.csr_matrix]:
-        """All pieces at ``P_perp``: hopping pieces = quark end + phased antiquark end."""
+        """All full-basis pieces at ``P_perp``: hopping pieces = quark end + phased antiquark
+        end."""
         out = dict(self.fixed)
         for k in HOPPING_PIECES:
             anti = self.antiquark_end[k]
@@ -123,7 +179,24 @@ class LightLightModel:
 
     @cached_property
     def _blocks(self) -> dict[float, PieceSum]:
-        return {jz: PieceSum(self.pieces(), jz_isometry(self.basis, jz)) for jz in (0.0, 1.0)}
+        """The ``j_z = 0`` and ``1`` blocks at rest, built directly there (the full-basis pieces
+        are never formed) and stored in the basis where they are real
+        (:func:`lfqcd.symmetry.real_block_basis`; at ``P_perp = 0`` the mirror times complex
+        conjugation is a symmetry of every light-light piece)."""
+        out = {}
+        for jz in (0.0, 1.0):
+            block = jz_block(self.basis, jz)
+            T = real_block_basis(self.basis, block)
+            pieces, quark = {}, {}
+            for kind, name, piece in self._iter_pieces(block):  # each made real as it is built
+                if kind == "quark":
+                    quark[name] = piece
+                    continue
+                if kind == "anti":
+                    piece = quark.pop(name) + piece
+                pieces[name] = to_real_basis(piece, T)
+            out[jz] = PieceSum(pieces, block.isometry @ T, projected=True, try_real_gauge=False)
+        return out
 
     def spectrum(self, c: Couplings, m0_sq: float, jz: float, n_states: int = 1,
                  m0_log: float = 0.0) -> np.ndarray:
