@@ -31,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ from lfqcd.basis import DEFAULT_MEMORY_LIMIT, ChainBasis, static_basis, static_s
 from lfqcd.couplings import Couplings
 from lfqcd.eigen import EigResult, solve
 from lfqcd.errors import BasisTooLargeError, InvalidParameterError, ResultFileError
-from lfqcd.hamiltonian import PieceSum, to_real_basis
+from lfqcd.hamiltonian import PieceSum
 from lfqcd.links import MULTI_LINK_PIECES, LinkCouplings, iter_multi_link_pieces
 from lfqcd.symmetry import JzBlock, jz_block, real_block_basis
 
@@ -271,24 +271,16 @@ class HeavyLightModel:
         block = jz_block(self.basis, jz)
         # the basis of A = S K invariant columns makes every block piece real at any number of
         # links (docs/physics_links.md section 7): real symmetric Lanczos, half the memory
-        if not self.real_block:
-            if self._full_pieces is not None:
-                return PieceSum(self._full_pieces, block.isometry, try_real_gauge=False)
-            return PieceSum(self.build_pieces(block), block.isometry, projected=True,
-                            try_real_gauge=False)
-        T = real_block_basis(self.basis, block)
+        T = real_block_basis(self.basis, block) if self.real_block else None
         if self._full_pieces is not None:
-            return PieceSum(self._full_pieces, block.isometry, real_basis=T)
-        pieces = self.build_pieces(block, transform=lambda op: to_real_basis(op, T))
-        return PieceSum(pieces, block.isometry @ T, projected=True, try_real_gauge=False)
+            return PieceSum(self._full_pieces, block.isometry, try_real_gauge=False, real_basis=T)
+        # built one at a time, each made real as it arrives (the complex block pieces are never
+        # all held at once)
+        return PieceSum(self._iter_pieces(block), block.isometry, projected=True,
+                        try_real_gauge=False, real_basis=T)
 
-    def build_pieces(self, block: JzBlock | None = None,
-                     transform: Callable[[sp.spmatrix], sp.spmatrix] | None = None) -> dict:
-        """Build every coupling-free piece: on the full basis, or directly in ``block``;
-        ``transform`` is applied to each piece as soon as it is built (the block's real basis:
-        the complex pieces are then never all held at once)."""
-        if transform is not None:
-            return {k: transform(p) for k, p in self._iter_pieces(block)}
+    def build_pieces(self, block: JzBlock | None = None) -> dict:
+        """Build every coupling-free piece: on the full basis, or directly in ``block``."""
         return dict(self._iter_pieces(block))
 
     def _iter_pieces(self, block: JzBlock | None) -> Iterator[tuple[str, sp.spmatrix]]:

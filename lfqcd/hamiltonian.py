@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,9 @@ class PieceSum:
 
     Parameters
     ----------
-    pieces : mapping name -> sparse matrix (all the same shape).
+    pieces : mapping name -> sparse matrix (all the same shape), or an iterable of
+        ``(name, matrix)`` pairs, consumed one at a time: each piece is projected / transformed
+        as it arrives, so a generator that builds them never has all of them held as built.
     isometry : optional ``(n_full, n_block)`` matrix ``V`` with orthonormal columns; when given,
         every piece is stored projected, ``V^H O V``, and :meth:`lift` maps block vectors back.
         If a diagonal re-phasing of the block basis makes every piece real (:func:`real_gauge`),
@@ -33,37 +35,43 @@ class PieceSum:
     projected : the pieces are already in the block of ``isometry`` (built there directly,
         :func:`lfqcd.assembly.build_csr` with a ``block``): stored as given, the isometry kept
         for :meth:`lift`; the real gauge is applied the same way.
-    try_real_gauge : look for the real gauge at all (False where the pieces are already real or
-        ``real_basis`` is given: the search is then pure cost).
+    try_real_gauge : look for the real gauge at all (False where it is known not to exist: the
+        search is then pure cost; never tried with ``real_basis``).
     real_basis : optional unitary ``T`` (block x block) in which every projected piece is real
-        (:func:`lfqcd.symmetry.real_block_basis`); the pieces are stored as
-        :func:`to_real_basis` gives them and the isometry becomes ``V T``.
+        (:func:`lfqcd.symmetry.real_block_basis`); each piece is stored as
+        :func:`to_real_basis` gives it and the isometry becomes ``V T``.
     """
 
-    def __init__(self, pieces: Mapping[str, sp.spmatrix], isometry: sp.spmatrix | None = None,
-                 projected: bool = False, try_real_gauge: bool = True,
-                 real_basis: sp.spmatrix | None = None):
-        if not pieces:
-            raise ValueError("PieceSum needs at least one piece")
-        shapes = {p.shape for p in pieces.values()}
-        if len(shapes) != 1:
-            raise ValueError(f"pieces have different shapes: {shapes}")
+    def __init__(self, pieces: Mapping[str, sp.spmatrix] | Iterable[tuple[str, sp.spmatrix]],
+                 isometry: sp.spmatrix | None = None, projected: bool = False,
+                 try_real_gauge: bool = True, real_basis: sp.spmatrix | None = None):
         if projected and isometry is None:
             raise ValueError("projected pieces need the isometry of their block")
-        self.isometry = None if isometry is None else sp.csr_matrix(isometry)
-        if self.isometry is not None:
-            V = self.isometry
-            if projected:
-                if V.shape[1] != next(iter(shapes))[0]:
+        V = None if isometry is None else sp.csr_matrix(isometry)
+        VH = None if V is None or projected else V.conj().T.tocsr()
+        items = pieces.items() if isinstance(pieces, Mapping) else pieces
+        stored: dict[str, sp.spmatrix] = {}
+        shapes = set()
+        for name, op in items:
+            shapes.add(op.shape)
+            if len(shapes) != 1:
+                raise ValueError(f"pieces have different shapes: {shapes}")
+            if V is not None:
+                if projected and V.shape[1] != op.shape[0]:
                     raise ValueError(f"pieces of shape {shapes} are not in the block of an "
                                      f"isometry of shape {V.shape}")
-                pieces = dict(pieces)
-            else:
-                VH = V.conj().T.tocsr()
-                pieces = {k: (VH @ p @ V).tocsr() for k, p in pieces.items()}
+                if not projected:
+                    op = (VH @ op @ V).tocsr()
+                if real_basis is not None:
+                    op = to_real_basis(op, real_basis)
+            stored[name] = op
+        if not stored:
+            raise ValueError("PieceSum needs at least one piece")
+        pieces = stored
+        self.isometry = V
+        if V is not None:
             if real_basis is not None:
                 self.isometry = (V @ real_basis).tocsr()
-                pieces = {k: to_real_basis(p, real_basis) for k, p in pieces.items()}
             gauge = real_gauge(pieces) if try_real_gauge and real_basis is None else None
             if gauge is not None:  # re-phase the block basis: every piece becomes real
                 D = sp.diags(gauge)

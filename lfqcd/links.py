@@ -598,16 +598,13 @@ def iter_light_light_pieces(basis: ChainBasis, block: JzBlock | None = None
     at a time: the two-link emission at both ends (the antiquark end as ``C e2 C^T`` with
     :func:`lfqcd.operators.charge_conjugation`, as the femtoworm light-light operator does for
     its emission and swap) and the pieces that act inside the chain, which are
-    charge-conjugation symmetric by themselves. ``block``: built directly in that ``j_z`` block,
-    ``C`` taken there as ``V^H C V`` (``C`` commutes with the rotation, so with the block
-    projector)."""
+    charge-conjugation symmetric by themselves. ``block``: built directly in that ``j_z`` block
+    (``C`` taken there, :func:`lfqcd.operators.charge_conjugation`)."""
     if basis.kind != "dlcq":
         raise InvalidParameterError("light-light multi-link pieces need a dlcq basis")
     from lfqcd.operators import charge_conjugation
 
-    C = charge_conjugation(basis)
-    if block is not None:
-        C = (block.isometry.conj().T @ C @ block.isometry).tocsr()
+    C = charge_conjugation(basis, block)
     for name, piece in iter_multi_link_pieces(basis, block):
         if name.startswith("e2_"):
             piece = (piece + C @ piece @ C.conj().T).tocsr()

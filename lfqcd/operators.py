@@ -490,18 +490,24 @@ def _cconj_row(i, args, cols, vals):  # pragma: no cover - numba
     return 1
 
 
-def charge_conjugation(basis: ChainBasis) -> sp.csr_matrix:
+def charge_conjugation(basis: ChainBasis, block: JzBlock | None = None) -> sp.csr_matrix:
     """The relabelling permutation ``X``: quark <-> antiquark (momenta and helicities), the link
     path read backwards with every direction reversed. Only for DLCQ (both ends dynamical) bases.
 
     Charge conjugation on meson chains is ``C = -X`` (docs/physics.md (C1)-(C6): link
     ``M_r -> M_r^*``, no helicity phase with ``v = C ubar^T``, -1 from fermion reordering), so
     the antiquark-end emission and link-swap pieces are ``X O_quark X`` (one implementation of
-    each term); pi has ``X = -1`` (C = +), rho ``X = +1`` (C = -).
+    each term); pi has ``X = -1`` (C = +), rho ``X = +1`` (C = -). ``block``: ``X`` in that
+    ``j_z`` block, ``V^H X V`` (``X`` commutes with the rotation, so with the block projector;
+    then ``(X O X^T)`` in the block is ``X_b O_b X_b^H``).
     """
     if basis.kind != "dlcq":
         raise ValueError("charge conjugation needs a basis with a dynamical antiquark (dlcq)")
-    return build_csr(_cconj_row, basis.dim, _geometry(basis), np.float64, 1)
+    X = build_csr(_cconj_row, basis.dim, _geometry(basis), np.float64, 1)
+    if block is None:
+        return X
+    V = block.isometry
+    return (V.conj().T @ X @ V).tocsr()
 
 
 _UNIT_VECTORS = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])

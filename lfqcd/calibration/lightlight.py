@@ -44,7 +44,7 @@ from lfqcd.basis import DEFAULT_MEMORY_LIMIT, ChainBasis, dlcq_basis, dlcq_secto
 from lfqcd.couplings import Couplings
 from lfqcd.eigen import solve
 from lfqcd.errors import BasisTooLargeError, InvalidParameterError
-from lfqcd.hamiltonian import PieceSum, to_real_basis
+from lfqcd.hamiltonian import PieceSum
 from lfqcd.links import LinkCouplings, iter_light_light_pieces
 from lfqcd.symmetry import JzBlock, jz_block, real_block_basis
 
@@ -107,7 +107,7 @@ class LightLightModel:
                      ) -> Iterator[tuple[str, str, sp.csr_matrix]]:
         """``(kind, name, piece)`` for every piece, built one at a time on the full basis or
         directly in ``block``: kind ``fixed``, or ``quark`` followed at once by the same term's
-        ``anti`` (the antiquark end ``C O C^T``, ``C`` taken in the block as ``V^H C V``)."""
+        ``anti`` (the antiquark end ``C O C^T``, ``C`` taken in the block)."""
         b, n_emit = self.basis, self.max_links
         inv = 1.0 / b.kappa_quark() + 1.0 / b.kappa_antiquark()
         emitting = b.nlinks < n_emit  # the sectors that can still emit a link
@@ -120,9 +120,7 @@ class LightLightModel:
         yield "fixed", "m_sq", ops.diagonal(b, np.where(emitting, 0.0, inv), block)  # C.3, last
         yield "fixed", "mu_sq", ops.inverse_momentum(b, "links", block=block)  # C.3
         yield "fixed", "G", ops.coulomb(b, block)  # C.2, all colour-adjacent pairs
-        C = ops.charge_conjugation(b)
-        if block is not None:
-            C = (block.isometry.conj().T @ C @ block.isometry).tocsr()
+        C = ops.charge_conjugation(b, block)
         quark_end = {
             "t_F": lambda: ops.link_emission(b, helicity_flip=True, block=block),  # (H9)
             "t_NF": lambda: ops.link_emission(b, helicity_flip=False, block=block),  # C.4
@@ -186,17 +184,19 @@ class LightLightModel:
         out = {}
         for jz in (0.0, 1.0):
             block = jz_block(self.basis, jz)
-            T = real_block_basis(self.basis, block)
-            pieces, quark = {}, {}
-            for kind, name, piece in self._iter_pieces(block):  # each made real as it is built
-                if kind == "quark":
-                    quark[name] = piece
-                    continue
-                if kind == "anti":
-                    piece = quark.pop(name) + piece
-                pieces[name] = to_real_basis(piece, T)
-            out[jz] = PieceSum(pieces, block.isometry @ T, projected=True, try_real_gauge=False)
+            out[jz] = PieceSum(self._pieces_at_rest(block), block.isometry, projected=True,
+                               real_basis=real_block_basis(self.basis, block))
         return out
+
+    def _pieces_at_rest(self, block: JzBlock) -> Iterator[tuple[str, sp.csr_matrix]]:
+        """``(name, piece)`` at ``P_perp = 0`` in ``block``, one at a time: each hopping piece is
+        its quark end plus its antiquark end (no Bloch phase)."""
+        quark = {}
+        for kind, name, piece in self._iter_pieces(block):
+            if kind == "quark":
+                quark[name] = piece
+                continue
+            yield name, (quark.pop(name) + piece).tocsr() if kind == "anti" else piece
 
     def spectrum(self, c: Couplings, m0_sq: float, jz: float, n_states: int = 1,
                  m0_log: float = 0.0) -> np.ndarray:
