@@ -204,17 +204,26 @@ def test_string_operator_hermitian_and_sector_structure():
     st = StaticString(1.0, 6.0, (2, 1))
     H = st.matrix(PRESET.G, PRESET.mu, SOME_LINKS)
     assert_hermitian(H, "string operator")
-    # with every number-changing term off (no pair Coulomb, beta = 0, lambda_B = 0: its zig-zag
-    # changes the link number), the spectrum is the union of the sectors' spectra, and sector
-    # n0 is a separate solve on the n0-only basis
-    off = LinkCouplings(lam_S=0.3, lam_P=-0.4, lam_B=0.0, beta=0.0, pair_coulomb=False)
-    full = np.linalg.eigvalsh(st.matrix(PRESET.G, PRESET.mu, off).toarray())
-    only = StaticString(1.0, 6.0, (2, 1), extra_links=0)
-    e0 = np.linalg.eigvalsh(only.matrix(PRESET.G, PRESET.mu, off).toarray())
+    # with every number-changing term off (no pair Coulomb, beta = 0, lambda_B's zig-zag off
+    # while its number-conserving backtracking part stays on), the spectrum is the union of the
+    # sectors' spectra, and sector n0 is a separate solve on the n0-only basis
+    off = LinkCouplings(lam_S=0.3, lam_P=-0.4, lam_B=0.5, beta=0.0, pair_coulomb=False)
+
+    def matrix(string: StaticString) -> np.ndarray:
+        coeffs = {**string.coefficients(PRESET.G, PRESET.mu, off), "lam_B_zz": 0.0}
+        return string.pieces.combine(coeffs).toarray()
+
+    H_off = matrix(st)
+    full = np.linalg.eigvalsh(H_off)
+    e0 = np.linalg.eigvalsh(matrix(StaticString(1.0, 6.0, (2, 1), extra_links=0)))
     sl = st.basis.sector_slice(5)
-    e5 = np.linalg.eigvalsh(st.matrix(PRESET.G, PRESET.mu, off).toarray()[sl, sl])
+    e5 = np.linalg.eigvalsh(H_off[sl, sl])
     np.testing.assert_allclose(full, np.sort(np.concatenate([e0, e5])), atol=1e-9)
-    assert st.solve(PRESET.G, PRESET.mu, off).probabilities[5] == pytest.approx(0.0, abs=1e-20)
+    assert abs(st.pieces.pieces["lam_B"][sl, sl]).max() > 0  # lambda_B acts in sector n0 + 2
+    _, vecs = np.linalg.eigh(H_off)
+    assert np.sum(np.abs(vecs[sl, 0]) ** 2) == pytest.approx(0.0, abs=1e-20)
+    # the zig-zag alone couples the sectors: with it on, sector n0 + 2 mixes into the ground state
+    assert st.solve(PRESET.G, PRESET.mu, off).probabilities[5] > 1e-8
 
 
 def test_one_link_sector_is_the_femtoworm_transverse_string():
