@@ -45,8 +45,8 @@ class PieceSum:
     def __init__(self, pieces: Mapping[str, sp.spmatrix] | Iterable[tuple[str, sp.spmatrix]],
                  isometry: sp.spmatrix | None = None, projected: bool = False,
                  try_real_gauge: bool = True, real_basis: sp.spmatrix | None = None):
-        if projected and isometry is None:
-            raise ValueError("projected pieces need the isometry of their block")
+        if (projected or real_basis is not None) and isometry is None:
+            raise ValueError("projected pieces and a real basis need the isometry of their block")
         V = None if isometry is None else sp.csr_matrix(isometry)
         VH = None if V is None or projected else V.conj().T.tocsr()
         items = pieces.items() if isinstance(pieces, Mapping) else pieces

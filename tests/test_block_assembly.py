@@ -125,8 +125,12 @@ def test_block_must_belong_to_the_basis():
     with pytest.raises(ValueError, match=r"serial passes only"):
         build_csr(ops._diag_row, basis.dim, (np.ones(basis.dim),), np.float64, 1,
                   parallel=True, block=block)
-    with pytest.raises(ValueError, match=r"projected pieces need the isometry"):
+    with pytest.raises(ValueError, match=r"projected pieces and a real basis need the isometry"):
         PieceSum({"a": sp.identity(3, format="csr")}, projected=True)
+    with pytest.raises(ValueError, match=r"a real basis need the isometry"):
+        PieceSum({"a": sp.identity(3, format="csr")}, real_basis=sp.identity(3, format="csr"))
+    with pytest.raises(ValueError, match=r"at least one piece"):
+        PieceSum(iter([]))
 
 
 @pytest.mark.parametrize("max_links", [1, 2, 3])
