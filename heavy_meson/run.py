@@ -36,6 +36,7 @@ from heavy_meson.renormalization import RenormalizationCondition, log_slope, ren
 from lfqcd import __version__
 from lfqcd.assembly import kernels_compiled
 from lfqcd.couplings import couplings_from_fit, get_preset
+from lfqcd.endpoint import endpoint_report
 from lfqcd.errors import LFQCDError
 from lfqcd.extrapolate import extrapolate_ansatz
 from lfqcd.outdir import config_hash, write_json
@@ -202,6 +203,8 @@ class RunResult:
                 "log_factor": cond.log_factor,
                 "note": RENORMALIZATION_NOTES[cond.kind],
                 "lambda_bar_trend": lambda_bar_trend(self.ok),
+                # below mu^2 = 2G the link's end point falls to the centre: no h -> 0 limit
+                "endpoint": endpoint_report(self.config.couplings),
             },
             "resolutions": [r.to_dict() for r in self.per_resolution],
             "observables": {

@@ -57,6 +57,8 @@ def test_cli_run_writes_tables_plots_and_full_record(tmp_path, capsys):
     assert res["observables"]["lambda_bar"]["value"] == pytest.approx(0.8, abs=1e-6)
     assert res["renormalization"]["scheme"] == "lambda_bar"
     assert res["renormalization"]["lambda_bar_is_input"]
+    link = res["renormalization"]["endpoint"]["link"]  # docs/physics.md (R14')
+    assert link["falls_to_centre"] == (link["mu_sq"] < link["bound_mu_sq"])
     assert "matching" in res["observables"]["rho2"]["error_budget"]
     tables = res["tables"]
     assert len(tables["isgur_wise"]["xi"]) == 11
